@@ -1,0 +1,120 @@
+"""`Pipeline`: a DAG of steps whose outputs flow into the next steps' inputs."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from mlkube.api.meta import GROUP_VERSION, Model, ObjectMeta
+from mlkube.api.resources import Resources
+
+DEFAULT_OUTPUT = "output"
+
+
+class PythonFunction(Model):
+    """A Python function to call: `module` is an importable name or a path to a `.py` file."""
+
+    module: str = Field(min_length=1)
+    function: str = Field(min_length=1)
+
+
+class EnvVar(Model):
+    name: str = Field(min_length=1, pattern=r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
+    value: str = ""
+
+
+class InputSource(Model):
+    """Where one input of a step comes from: a literal value, a run parameter or a step output."""
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    value: Any = None
+    param: str | None = None
+    from_step: str | None = Field(default=None, alias="fromStep")
+    output: str = DEFAULT_OUTPUT
+
+    @model_validator(mode="after")
+    def _one_source(self) -> InputSource:
+        sources = [self.param is not None, self.from_step is not None]
+        if sum(sources) > 1 or (any(sources) and self.value is not None):
+            raise ValueError("set exactly one of value, param or fromStep")
+        return self
+
+
+class RetryPolicy(Model):
+    """How often a failed attempt is retried and how long to wait in between."""
+
+    limit: int = Field(default=0, ge=0, le=100)
+    backoff_seconds: float = Field(default=1.0, alias="backoffSeconds", ge=0)
+    backoff_factor: float = Field(default=2.0, alias="backoffFactor", ge=1)
+    max_backoff_seconds: float = Field(default=300.0, alias="maxBackoffSeconds", ge=0)
+
+    def delay(self, failed_attempts: int) -> float:
+        """Seconds to wait before the attempt after `failed_attempts` failures (≥ 1)."""
+        raw = self.backoff_seconds * self.backoff_factor ** max(failed_attempts - 1, 0)
+        return float(min(raw, self.max_backoff_seconds))
+
+
+Isolation = Literal["fork", "process"]
+
+
+class StepSpec(Model):
+    """One step: a Python function (`python`) or a plain command (`command` + `args`)."""
+
+    name: str = Field(min_length=1, max_length=63)
+    python: PythonFunction | None = None
+    command: list[str] | None = None
+    args: list[str] = Field(default_factory=list)
+    env: list[EnvVar] = Field(default_factory=list)
+    inputs: list[InputSource] = Field(default_factory=list)
+    outputs: list[str] = Field(default_factory=lambda: [DEFAULT_OUTPUT])
+    depends_on: list[str] = Field(default_factory=list, alias="dependsOn")
+    resources: Resources = Field(default_factory=Resources)
+    retries: RetryPolicy = Field(default_factory=RetryPolicy)
+    timeout_seconds: float | None = Field(default=None, alias="timeoutSeconds", gt=0)
+    cache: bool = True
+    isolation: Isolation = "fork"
+    working_dir: str | None = Field(default=None, alias="workingDir")
+
+    @model_validator(mode="after")
+    def _python_or_command(self) -> StepSpec:
+        if (self.python is None) == (self.command is None):
+            raise ValueError("set exactly one of python or command")
+        if self.command is not None and not self.command:
+            raise ValueError("command must not be empty")
+        return self
+
+    def upstream(self) -> list[str]:
+        """Names of the steps this one waits for, in first-mention order, without repeats."""
+        names = [i.from_step for i in self.inputs if i.from_step] + list(self.depends_on)
+        return list(dict.fromkeys(names))
+
+
+class ParamSpec(Model):
+    """A pipeline parameter; without a default, every run must give a value."""
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    default: Any = None
+    description: str = ""
+
+
+class PipelineOutput(Model):
+    """A result of the whole pipeline, taken from one step's output."""
+
+    name: str = Field(min_length=1)
+    from_step: str = Field(alias="fromStep")
+    output: str = DEFAULT_OUTPUT
+
+
+class PipelineSpec(Model):
+    params: list[ParamSpec] = Field(default_factory=list)
+    steps: list[StepSpec] = Field(min_length=1)
+    outputs: list[PipelineOutput] = Field(default_factory=list)
+    description: str = ""
+
+
+class Pipeline(Model):
+    api_version: Literal["mlkube.io/v1alpha1"] = Field(default=GROUP_VERSION, alias="apiVersion")
+    kind: Literal["Pipeline"] = "Pipeline"
+    metadata: ObjectMeta = Field(default_factory=ObjectMeta)
+    spec: PipelineSpec
