@@ -73,12 +73,26 @@ def param_causes(pipeline: PipelineSpec, run: PipelineRunSpec, *, field: str) ->
 
 NAMESPACE = Kind("", "v1", "Namespace", "namespaces", "namespace", ("ns",), False, Namespace)
 PIPELINE = Kind(
-    API_GROUP, API_VERSION, "Pipeline", "pipelines", "pipeline", ("pl",), True, Pipeline,
+    API_GROUP,
+    API_VERSION,
+    "Pipeline",
+    "pipelines",
+    "pipeline",
+    ("pl",),
+    True,
+    Pipeline,
     _pipeline_checks,
 )
 PIPELINE_RUN = Kind(
-    API_GROUP, API_VERSION, "PipelineRun", "pipelineruns", "pipelinerun", ("pr", "plr"), True,
-    PipelineRun, _run_checks,
+    API_GROUP,
+    API_VERSION,
+    "PipelineRun",
+    "pipelineruns",
+    "pipelinerun",
+    ("pr", "plr"),
+    True,
+    PipelineRun,
+    _run_checks,
 )
 KINDS: tuple[Kind, ...] = (NAMESPACE, PIPELINE, PIPELINE_RUN)
 
@@ -130,15 +144,13 @@ def validate(kind: Kind, obj: dict[str, Any]) -> Model:
         meta = getattr(model, "metadata")  # noqa: B009 - every kind has metadata
         if meta.name or not meta.generate_name:
             causes += name_causes(meta.name, field="metadata.name")
-        causes += [
-            Cause(f"metadata.labels.{c.field}" if c.field else "metadata.labels", c.message)
-            for c in validate_labels(meta.labels)
-        ]
-        if kind.semantic_checks and not causes:
+        causes += validate_labels(meta.labels)
+        if kind.semantic_checks:
             causes += kind.semantic_checks(model)
     if causes:
         raise Invalid(
-            f'{kind.kind} "{name}" is invalid: ' + "; ".join(f"{c.field}: {c.message}" for c in causes),
+            f'{kind.kind} "{name}" is invalid: '
+            + "; ".join(f"{c.field}: {c.message}" for c in causes),
             kind=kind.kind,
             name=name,
             group=kind.group,

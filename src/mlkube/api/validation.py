@@ -44,7 +44,9 @@ def causes_from_validation_error(error: ValidationError, *, prefix: str = "") ->
             message = str(item["msg"]).removeprefix("Value error, ")
             if "input" in item and kind not in ("model_type", "dict_type"):
                 message += f" (got {_short(item['input'])})"
-        causes.append(Cause(field=path, message=message, reason=_REASONS.get(kind, "FieldValueInvalid")))
+        causes.append(
+            Cause(field=path, message=message, reason=_REASONS.get(kind, "FieldValueInvalid"))
+        )
     return causes
 
 
@@ -92,7 +94,9 @@ def pipeline_causes(spec: PipelineSpec, *, field: str) -> list[Cause]:
     if not causes:
         cycle = find_cycle({s.name: s.upstream() for s in spec.steps})
         if cycle:
-            causes.append(Cause(f"{field}.steps", "cycle in step dependencies: " + " -> ".join(cycle)))
+            causes.append(
+                Cause(f"{field}.steps", "cycle in step dependencies: " + " -> ".join(cycle))
+            )
     return causes
 
 
@@ -110,7 +114,9 @@ def _step_reference_causes(
         if source.param is not None and source.param not in params:
             causes.append(Cause(f"{where}.param", f"pipeline has no parameter {source.param!r}"))
         if source.from_step is not None:
-            causes += _output_ref_causes(spec, source.from_step, source.output, by_name, field=where)
+            causes += _output_ref_causes(
+                spec, source.from_step, source.output, by_name, field=where
+            )
     for k, dep in enumerate(step.depends_on):
         if dep not in by_name:
             causes.append(Cause(f"{field}.dependsOn[{k}]", f"no step named {dep!r}"))
