@@ -117,6 +117,20 @@ class Expired(ApiError):
     reason = "Expired"
 
 
+class RequestEntityTooLarge(ApiError):
+    """A request body over the server's limit."""
+
+    code = 413
+    reason = "RequestEntityTooLarge"
+
+
+class UnsupportedMediaType(ApiError):
+    """A request body in a content type this server does not speak (e.g. a JSON patch)."""
+
+    code = 415
+    reason = "UnsupportedMediaType"
+
+
 class Invalid(ApiError):
     """The object failed validation; `causes` name each offending field."""
 
@@ -145,6 +159,8 @@ _BY_REASON: dict[str, type[ApiError]] = {
         AlreadyExists,
         Conflict,
         Expired,
+        RequestEntityTooLarge,
+        UnsupportedMediaType,
         Invalid,
         InternalError,
         ServiceUnavailable,

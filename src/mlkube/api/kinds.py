@@ -55,7 +55,7 @@ def _run_checks(obj: Any) -> list[Cause]:
 
 
 def param_causes(pipeline: PipelineSpec, run: PipelineRunSpec, *, field: str) -> list[Cause]:
-    """Run parameters must be declared by the pipeline, and every parameter without a default given."""
+    """Run parameters must be declared by the pipeline; those without a default must be given."""
     declared = {p.name: p for p in pipeline.params}
     given = {p.name for p in run.params}
     causes = [

@@ -62,6 +62,9 @@ class ObjectMeta(Model):
     generation: int | None = None
     creation_timestamp: str | None = Field(default=None, alias="creationTimestamp")
     deletion_timestamp: str | None = Field(default=None, alias="deletionTimestamp")
+    deletion_grace_period_seconds: int | None = Field(
+        default=None, alias="deletionGracePeriodSeconds"
+    )
     labels: dict[str, str] = Field(default_factory=dict)
     annotations: dict[str, str] = Field(default_factory=dict)
     finalizers: list[str] = Field(default_factory=list)

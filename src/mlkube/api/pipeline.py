@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from mlkube.api.meta import GROUP_VERSION, Model, ObjectMeta
+from mlkube.api.meta import Model, ObjectMeta
 from mlkube.api.resources import Resources
 
 DEFAULT_OUTPUT = "output"
@@ -114,7 +114,9 @@ class PipelineSpec(Model):
 
 
 class Pipeline(Model):
-    api_version: Literal["mlkube.io/v1alpha1"] = Field(default=GROUP_VERSION, alias="apiVersion")
+    api_version: Literal["mlkube.io/v1alpha1"] = Field(
+        default="mlkube.io/v1alpha1", alias="apiVersion"
+    )
     kind: Literal["Pipeline"] = "Pipeline"
     metadata: ObjectMeta = Field(default_factory=ObjectMeta)
     spec: PipelineSpec

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from mlkube.api.meta import GROUP_VERSION, Condition, Model, ObjectMeta, Time
+from mlkube.api.meta import Condition, Model, ObjectMeta, Time
 from mlkube.api.pipeline import PipelineSpec
 
 
@@ -114,7 +114,9 @@ class PipelineRunStatus(Model):
 
 
 class PipelineRun(Model):
-    api_version: Literal["mlkube.io/v1alpha1"] = Field(default=GROUP_VERSION, alias="apiVersion")
+    api_version: Literal["mlkube.io/v1alpha1"] = Field(
+        default="mlkube.io/v1alpha1", alias="apiVersion"
+    )
     kind: Literal["PipelineRun"] = "PipelineRun"
     metadata: ObjectMeta = Field(default_factory=ObjectMeta)
     spec: PipelineRunSpec

@@ -94,3 +94,14 @@ def format_bytes(value: int) -> str:
 def format_millis(value: int) -> str:
     """CPU millicores for display (`1500` → `1500m`, `2000` → `2`)."""
     return str(value // 1000) if value % 1000 == 0 else f"{value}m"
+
+
+def human_bytes(value: int) -> str:
+    """Approximate binary size for people (`112099328` → `107Mi`, `1536` → `1.5Ki`)."""
+    size = float(value)
+    for suffix in ("", "Ki", "Mi", "Gi", "Ti", "Pi"):
+        if size < 1024 or suffix == "Pi":
+            text = f"{size:.1f}".rstrip("0").rstrip(".") if size < 10 else f"{size:.0f}"
+            return text + suffix
+        size /= 1024
+    return str(value)

@@ -85,7 +85,7 @@ def pipeline_causes(spec: PipelineSpec, *, field: str) -> list[Cause]:
             causes.append(Cause(f"{field}.steps[{i}].name", f"duplicate step name {step.name!r}"))
         by_name.setdefault(step.name, i)
     params = {p.name for p in spec.params}
-    for i, step in enumerate(spec.steps):
+    for i in range(len(spec.steps)):
         causes += _step_reference_causes(spec, i, by_name, params, field=f"{field}.steps[{i}]")
     for j, out in enumerate(spec.outputs):
         causes += _output_ref_causes(
@@ -135,14 +135,15 @@ def _output_ref_causes(
         return [
             Cause(
                 f"{field}.output",
-                f"step {step!r} has no output {output!r} (it declares {', '.join(declared) or 'none'})",
+                f"step {step!r} has no output {output!r} "
+                f"(it declares {', '.join(declared) or 'none'})",
             )
         ]
     return []
 
 
 def find_cycle(graph: dict[str, list[str]]) -> list[str]:
-    """A dependency cycle as a path `[a, b, a]`, or `[]`; iterative DFS (deep pipelines are fine)."""
+    """A dependency cycle as a path `[a, b, a]`, or `[]`; iterative, so deep graphs are fine."""
     state: dict[str, int] = {}  # 1 = on the current path, 2 = done
     for root in graph:
         if state.get(root):

@@ -1,13 +1,13 @@
 """Where the embedded platform keeps things under its data directory.
 
-    <root>/state.db                          the resource store (SQLite, WAL)
-    <root>/artifacts/sha256/ab/cdef...       content-addressed artifacts
-    <root>/cache/<key>.json                  step cache entries
-    <root>/runs/<ns>/<run>/<step>/<attempt>/ one folder per step attempt:
-        invocation.json                      what the executor runs (inputs resolved)
-        result.json                          what it produced (outputs, or the error)
-        log                                  stdout and stderr
-        outputs/                             files a command step writes
+<root>/state.db                          the resource store (SQLite, WAL)
+<root>/artifacts/sha256/ab/cdef...       content-addressed artifacts
+<root>/cache/<key>.json                  step cache entries
+<root>/runs/<ns>/<run>/<step>/<attempt>/ one folder per step attempt:
+    invocation.json                      what the executor runs (inputs resolved)
+    result.json                          what it produced (outputs, or the error)
+    log                                  stdout and stderr
+    outputs/                             files a command step writes
 """
 
 from __future__ import annotations

@@ -1,0 +1,36 @@
+# Everything a fresh machine needs is installed by these targets (a virtualenv in .venv).
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+STAMP   = $(VENV)/.installed-stamp
+
+.PHONY: install demo test lint bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[ml,dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Start the embedded platform, run the digits pipeline end to end, print the results.
+demo: $(STAMP)
+	$(BIN)/python examples/demo.py
+
+## The whole test suite (unit, contract, integration).
+test: $(STAMP)
+	$(BIN)/pytest -q
+
+## Static checks: ruff, mypy --strict, and the layer contract.
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks examples
+	$(BIN)/ruff format --check src tests benchmarks examples
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/step_overhead.py
+
+clean:
+	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,202 @@
+"""How the CLI prints objects: kubectl-like tables, `describe` pages, YAML and JSON."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from mlkube.api.kinds import Kind
+from mlkube.api.meta import parse_time
+from mlkube.api.quantity import human_bytes
+
+
+def age(timestamp: str | None, *, now: datetime | None = None) -> str:
+    """kubectl's short age: `42s`, `5m`, `3h`, `2d`."""
+    if not timestamp:
+        return "<unknown>"
+    seconds = int(((now or datetime.now(UTC)) - parse_time(timestamp)).total_seconds())
+    return duration(max(seconds, 0))
+
+
+def duration(seconds: float) -> str:
+    if seconds < 10:
+        return f"{seconds:.1f}s" if seconds % 1 else f"{int(seconds)}s"
+    seconds = int(seconds)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            rest = seconds % size
+            sub = {"d": 3600, "h": 60, "m": 1}[unit]
+            sub_unit = {"d": "h", "h": "m", "m": "s"}[unit]
+            return f"{seconds // size}{unit}" + (f"{rest // sub}{sub_unit}" if rest // sub else "")
+    return f"{seconds}s"
+
+
+def elapsed(start: str | None, end: str | None, *, now: datetime | None = None) -> str:
+    if not start:
+        return ""
+    stop = parse_time(end) if end else (now or datetime.now(UTC))
+    return duration(max((stop - parse_time(start)).total_seconds(), 0.0))
+
+
+def _run_row(obj: dict[str, Any], now: datetime | None) -> list[str]:
+    status = obj.get("status") or {}
+    steps = status.get("steps") or []
+    done = sum(1 for s in steps if s.get("phase") in ("Succeeded", "Failed", "Skipped"))
+    return [
+        obj["metadata"]["name"],
+        status.get("phase", "Pending"),
+        f"{done}/{len(steps)}" if steps else "-",
+        elapsed(status.get("startTime"), status.get("completionTime"), now=now) or "-",
+        age(obj["metadata"].get("creationTimestamp"), now=now),
+    ]
+
+
+def _pipeline_row(obj: dict[str, Any], now: datetime | None) -> list[str]:
+    steps = (obj.get("spec") or {}).get("steps") or []
+    return [
+        obj["metadata"]["name"],
+        str(len(steps)),
+        age(obj["metadata"].get("creationTimestamp"), now=now),
+    ]
+
+
+def _namespace_row(obj: dict[str, Any], now: datetime | None) -> list[str]:
+    phase = (obj.get("status") or {}).get("phase", "Active")
+    return [obj["metadata"]["name"], phase, age(obj["metadata"].get("creationTimestamp"), now=now)]
+
+
+_COLUMNS = {
+    "PipelineRun": (["NAME", "PHASE", "STEPS", "DURATION", "AGE"], _run_row),
+    "Pipeline": (["NAME", "STEPS", "AGE"], _pipeline_row),
+    "Namespace": (["NAME", "STATUS", "AGE"], _namespace_row),
+}
+
+
+def table(
+    kind: Kind,
+    items: list[dict[str, Any]],
+    *,
+    all_namespaces: bool = False,
+    now: datetime | None = None,
+) -> Table:
+    """The `get` table for `items` of `kind`."""
+    headers, row = _COLUMNS[kind.kind]
+    grid = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
+    if all_namespaces:
+        grid.add_column("NAMESPACE")
+    for header in headers:
+        grid.add_column(header)
+    for obj in items:
+        cells = row(obj, now)
+        if all_namespaces:
+            cells = [obj["metadata"].get("namespace", ""), *cells]
+        grid.add_row(*cells)
+    return grid
+
+
+def dump(obj: Any, fmt: str) -> str:
+    """`-o yaml` / `-o json` output."""
+    if fmt == "json":
+        return json.dumps(obj, indent=2)
+    return yaml.safe_dump(obj, sort_keys=False, default_flow_style=False)
+
+
+def as_list(kind: Kind, items: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "List", "items": items, "metadata": {}}
+
+
+def _value_text(out: dict[str, Any]) -> str:
+    artifact = out.get("artifact")
+    if artifact:
+        size = human_bytes(artifact["size"])
+        return f"artifact {artifact['digest'][:19]} ({size}, {artifact.get('type', '')})"
+    text = json.dumps(out.get("value"))
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def describe_run(obj: dict[str, Any], console: Console, *, now: datetime | None = None) -> None:
+    """`mlkube describe pipelinerun X`."""
+    meta, spec, status = obj["metadata"], obj.get("spec") or {}, obj.get("status") or {}
+    source = spec.get("pipelineRef", {}).get("name") or "(inline)"
+    lines = [
+        ("Name", meta["name"]),
+        ("Namespace", meta.get("namespace", "")),
+        (
+            "Labels",
+            ", ".join(f"{k}={v}" for k, v in (meta.get("labels") or {}).items()) or "<none>",
+        ),
+        ("Pipeline", source),
+        (
+            "Params",
+            ", ".join(
+                f"{p['name']}={json.dumps(p.get('value'))}" for p in status.get("params") or []
+            )
+            or "<none>",
+        ),
+        ("Phase", status.get("phase", "Pending")),
+        ("Started", status.get("startTime", "-")),
+        (
+            "Duration",
+            elapsed(status.get("startTime"), status.get("completionTime"), now=now) or "-",
+        ),
+    ]
+    width = max(len(k) for k, _ in lines) + 2
+    for key, value in lines:
+        console.print(f"{key + ':':<{width}}{value}", highlight=False, markup=False)
+    conditions = Table(box=None, pad_edge=False, header_style="bold")
+    for header in ("TYPE", "STATUS", "REASON", "MESSAGE"):
+        conditions.add_column(header)
+    for cond in status.get("conditions") or []:
+        conditions.add_row(
+            cond["type"], cond["status"], cond.get("reason", ""), cond.get("message", "")
+        )
+    console.print("Conditions:")
+    console.print(conditions)
+    console.print("Steps:")
+    console.print(steps_table(status.get("steps") or [], now=now))
+    outputs = status.get("outputs") or []
+    if outputs:
+        console.print("Outputs:")
+        for out in outputs:
+            console.print(f"  {out['name']}: {_value_text(out)}", highlight=False, markup=False)
+
+
+def steps_table(steps: list[dict[str, Any]], *, now: datetime | None = None) -> Table:
+    grid = Table(box=None, pad_edge=False, header_style="bold")
+    for header in ("STEP", "PHASE", "REASON", "ATTEMPTS", "DURATION", "CPUS", "MAX MEM", "MESSAGE"):
+        grid.add_column(header, overflow="fold")
+    for st in steps:
+        placement = st.get("placement") or {}
+        usage = st.get("usage") or {}
+        grid.add_row(
+            st["name"],
+            st.get("phase", "Pending"),
+            st.get("reason", ""),
+            str(st.get("attempts", 0)),
+            elapsed(st.get("startTime"), st.get("finishTime"), now=now)
+            if st.get("startTime")
+            else "-",
+            ",".join(str(c) for c in placement.get("cpus", [])) or "-",
+            human_bytes(usage["memoryBytesMax"]) if usage.get("memoryBytesMax") else "-",
+            st.get("message", ""),
+        )
+    return grid
+
+
+def describe_generic(obj: dict[str, Any], console: Console) -> None:
+    """Any other kind: its YAML, which says everything."""
+    console.print(dump(obj, "yaml"), highlight=False, markup=False)
+
+
+def describe_outputs(obj: dict[str, Any], console: Console) -> None:
+    """The run's outputs, one per line (used after `mlkube run`)."""
+    outputs = (obj.get("status") or {}).get("outputs") or []
+    if outputs:
+        console.print("Outputs:")
+    for out in outputs:
+        console.print(f"  {out['name']}: {_value_text(out)}", highlight=False, markup=False)

@@ -1,0 +1,200 @@
+"""Resource verbs in kubectl's habits: apply, create, get, describe, delete, logs."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import click
+import yaml
+
+from mlkube.api.kinds import Kind, by_api_version_kind, lookup
+from mlkube.cli import render
+from mlkube.cli.common import (
+    client_for,
+    config_option,
+    err,
+    handle_errors,
+    namespace_option,
+    ns_for,
+    out,
+)
+
+
+def read_manifests(path: str) -> Iterator[dict[str, Any]]:
+    """Documents of a YAML/JSON file (`-` for stdin); Lists are unpacked."""
+    text = sys.stdin.read() if path == "-" else open(path).read()  # noqa: SIM115
+    for doc in yaml.safe_load_all(text):
+        if doc is None:
+            continue
+        if not isinstance(doc, dict):
+            raise yaml.YAMLError(f"{path}: a manifest must be a mapping, got {type(doc).__name__}")
+        if doc.get("kind") == "List":
+            yield from doc.get("items") or []
+        else:
+            yield doc
+
+
+def kind_of(doc: dict[str, Any]) -> Kind:
+    return by_api_version_kind(str(doc.get("apiVersion", "")), str(doc.get("kind", "")))
+
+
+def ref(kind: Kind, name: str) -> str:
+    return f"{kind.singular}.{kind.group}/{name}" if kind.group else f"{kind.singular}/{name}"
+
+
+@click.command()
+@click.option(
+    "-f", "--filename", "files", multiple=True, required=True, help="Manifest file(s), or -."
+)
+@namespace_option
+@config_option
+@handle_errors
+def apply(files: tuple[str, ...], namespace: str | None, config_path: str | None) -> None:
+    """Create or update resources from manifests."""
+    client = client_for(config_path)
+    docs = [doc for path in files for doc in read_manifests(path)]
+    for doc in docs:
+        kind = kind_of(doc)
+        if kind.namespaced:
+            meta = doc.setdefault("metadata", {})
+            meta["namespace"] = meta.get("namespace") or ns_for(client, namespace)
+    for doc in docs:
+        kind = kind_of(doc)
+        result, verb = client.apply(doc)
+        out.print(f"{ref(kind, result['metadata']['name'])} {verb}", highlight=False)
+
+
+@click.command()
+@click.argument("kind")
+@click.argument("name")
+@config_option
+@handle_errors
+def create(kind: str, name: str, config_path: str | None) -> None:
+    """Create a resource by name; today: `mlkube create namespace NAME`."""
+    k = lookup(kind)
+    if k.kind != "Namespace":
+        raise click.UsageError(
+            "only `create namespace NAME` is supported; use `apply -f` for others"
+        )
+    client = client_for(config_path)
+    client.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+    out.print(f"namespace/{name} created", highlight=False)
+
+
+@click.command()
+@click.argument("kind")
+@click.argument("name", required=False)
+@namespace_option
+@click.option("-A", "--all-namespaces", is_flag=True, help="List across all namespaces.")
+@click.option("-l", "--selector", default=None, help="Label selector, e.g. team=vision,tier!=dev.")
+@click.option(
+    "-o", "--output", type=click.Choice(["table", "yaml", "json", "name"]), default="table"
+)
+@config_option
+@handle_errors
+def get(
+    kind: str,
+    name: str | None,
+    namespace: str | None,
+    all_namespaces: bool,
+    selector: str | None,
+    output: str,
+    config_path: str | None,
+) -> None:
+    """List resources, or show one."""
+    k = lookup(kind)
+    client = client_for(config_path)
+    ns = None if all_namespaces or not k.namespaced else ns_for(client, namespace)
+    if name:
+        items = [client.get(k.plural, name, namespace=ns)]
+    else:
+        items = client.list(k.plural, namespace=ns, label_selector=selector)
+    if output in ("yaml", "json"):
+        obj = items[0] if name else render.as_list(k, items)
+        out.print(render.dump(obj, output), highlight=False, markup=False, end="")
+    elif output == "name":
+        for obj in items:
+            out.print(ref(k, obj["metadata"]["name"]), highlight=False)
+    elif not items:
+        err.print(f"No resources found{f' in {ns} namespace' if ns else ''}.", highlight=False)
+    else:
+        out.print(render.table(k, items, all_namespaces=all_namespaces and k.namespaced))
+
+
+@click.command()
+@click.argument("kind")
+@click.argument("name")
+@namespace_option
+@config_option
+@handle_errors
+def describe(kind: str, name: str, namespace: str | None, config_path: str | None) -> None:
+    """Show a resource in detail: status, conditions, steps, outputs."""
+    k = lookup(kind)
+    client = client_for(config_path)
+    obj = client.get(k.plural, name, namespace=ns_for(client, namespace) if k.namespaced else None)
+    if k.kind == "PipelineRun":
+        render.describe_run(obj, out)
+    else:
+        render.describe_generic(obj, out)
+
+
+@click.command()
+@click.argument("kind", required=False)
+@click.argument("names", nargs=-1)
+@click.option("-f", "--filename", "files", multiple=True, help="Delete what these manifests name.")
+@namespace_option
+@config_option
+@handle_errors
+def delete(
+    kind: str | None,
+    names: tuple[str, ...],
+    files: tuple[str, ...],
+    namespace: str | None,
+    config_path: str | None,
+) -> None:
+    """Delete resources by kind and name, or by manifest. Running steps are stopped."""
+    client = client_for(config_path)
+    targets: list[tuple[Kind, str, str | None]] = []
+    for path in files:
+        for doc in read_manifests(path):
+            k = kind_of(doc)
+            ns = (doc.get("metadata") or {}).get("namespace") or ns_for(client, namespace)
+            targets.append((k, doc["metadata"]["name"], ns if k.namespaced else None))
+    if kind:
+        k = lookup(kind)
+        if not names:
+            raise click.UsageError("name the resources to delete, e.g. `delete pipelinerun my-run`")
+        ns = ns_for(client, namespace) if k.namespaced else None
+        targets += [(k, n, ns) for n in names]
+    if not targets:
+        raise click.UsageError("give KIND NAME... or -f FILE")
+    for k, name, ns in targets:
+        client.delete(k.plural, name, namespace=ns)
+        out.print(f"{ref(k, name)} deleted", highlight=False)
+
+
+@click.command()
+@click.argument("run")
+@click.option("--step", "step_name", required=True, help="The step whose log to show.")
+@click.option("--attempt", type=int, default=None, help="Attempt number (default: the latest).")
+@click.option("-f", "--follow", is_flag=True, help="Stream the log until the step finishes.")
+@namespace_option
+@config_option
+@handle_errors
+def logs(
+    run: str,
+    step_name: str,
+    attempt: int | None,
+    follow: bool,
+    namespace: str | None,
+    config_path: str | None,
+) -> None:
+    """Print a step's log (stdout and stderr)."""
+    client = client_for(config_path)
+    for chunk in client.logs(
+        run, step=step_name, namespace=ns_for(client, namespace), attempt=attempt, follow=follow
+    ):
+        sys.stdout.write(chunk)
+        sys.stdout.flush()

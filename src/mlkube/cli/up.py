@@ -1,0 +1,65 @@
+"""`mlkube up`: run the embedded platform in the foreground."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import click
+
+from mlkube.cli.common import err, handle_errors, out
+from mlkube.sdk.config import write_config
+from mlkube.server.embedded import EmbeddedPlatform, PortInUse
+
+
+def mlkube_home() -> Path:
+    """`$MLKUBE_HOME`, else `~/.mlkube`: where `up` keeps its data and the client config."""
+    return Path(os.environ.get("MLKUBE_HOME") or Path.home() / ".mlkube")
+
+
+@click.command()
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="State, artifacts and logs (default: $MLKUBE_HOME/data, ~/.mlkube/data).",
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to serve the API on.")
+@click.option(
+    "--port", default=8470, show_default=True, type=int, help="API port (0: any free port)."
+)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="MLKUBE_CONFIG",
+    default=None,
+    help="Where to write the client config (default: $MLKUBE_HOME/config).",
+)
+@handle_errors
+def up(data_dir: Path | None, host: str, port: int, config_path: Path | None) -> None:
+    """Start the embedded platform: API server, controllers and local runtime."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    home = mlkube_home()
+    platform = EmbeddedPlatform(data_dir or home / "data", host=host, port=port)
+    config = config_path or home / "config"
+    try:
+        platform.prepare()
+    except PortInUse as e:
+        err.print(f"error: {e}", highlight=False, markup=False)
+        raise SystemExit(1) from None
+    write_config(config, server=platform.url, token=platform.admin_token())
+    node = platform.runtime.node()
+    out.print(f"mlkube is up at {platform.url}", highlight=False)
+    out.print(f"  data:        {platform.data.root}", highlight=False)
+    out.print(f"  credentials: {config} (admin token; readable only by you)", highlight=False)
+    out.print(
+        f"  node:        {node.name}: {len(node.cpus)} CPUs, "
+        f"{node.memory_bytes / 2**30:.1f} GiB, {len(node.gpus)} GPUs",
+        highlight=False,
+    )
+    out.print("Press Ctrl+C to stop.", highlight=False)
+    platform.serve_prepared()

@@ -1,0 +1,132 @@
+"""Turn an admitted step into files on disk and a `WorkloadSpec` for the runtime."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mlkube.api.pipeline import StepSpec
+from mlkube.runtime.base import GpuDevice, PythonTarget, WorkloadSpec
+from mlkube.scheduling.node_fit import Grant
+from mlkube.storage.cache import cache_key, source_fingerprint
+from mlkube.storage.layout import DataDir
+
+EXECUTOR = PythonTarget(module="mlkube.executor.step", function="run", args=())
+
+
+@dataclass(frozen=True)
+class StepAttempt:
+    """Everything that names one attempt of one step of one run."""
+
+    namespace: str
+    run: str
+    run_uid: str
+    step: str
+    attempt: int
+
+    @property
+    def workload_id(self) -> str:
+        return f"{self.namespace}/{self.run}/{self.run_uid[:8]}/{self.step}/{self.attempt}"
+
+    @property
+    def run_key(self) -> str:
+        return f"{self.namespace}/{self.run}"
+
+
+def run_key_of(workload_id: str) -> str:
+    """`ns/run/uid/step/attempt` → `ns/run`."""
+    return "/".join(workload_id.split("/")[:2])
+
+
+def step_cache_key(step: StepSpec, inputs: dict[str, dict[str, Any]]) -> str:
+    """The cache key of a step: its code, how it is called, and its resolved inputs."""
+    material: dict[str, Any] = {
+        "inputs": {
+            k: (v["artifact"]["digest"] if "artifact" in v else {"value": v.get("value")})
+            for k, v in inputs.items()
+        },
+        "outputs": step.outputs,
+        "env": [e.to_dict() for e in step.env],
+    }
+    if step.python is not None:
+        material["python"] = step.python.to_dict()
+        material["code"] = source_fingerprint(step.python.module)
+    else:
+        material["command"] = [*(step.command or []), *step.args]
+    return cache_key(material)
+
+
+def write_invocation(
+    data: DataDir, attempt: StepAttempt, step: StepSpec, inputs: dict[str, dict[str, Any]]
+) -> Path:
+    """Write `invocation.json` for the executor into a fresh attempt folder; returns its path."""
+    folder = data.attempt_dir(attempt.namespace, attempt.run, attempt.step, attempt.attempt)
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in ("result.json", "log"):
+        (folder / stale).unlink(missing_ok=True)
+    body: dict[str, Any] = {
+        "inputs": inputs,
+        "outputs": step.outputs,
+        "artifactsRoot": str(data.artifacts),
+        "resultPath": str(folder / "result.json"),
+        "outputsDir": str(folder / "outputs"),
+    }
+    if step.python is not None:
+        body["python"] = step.python.to_dict()
+    else:
+        body["command"] = step.command
+        body["args"] = step.args
+    path = folder / "invocation.json"
+    path.write_text(json.dumps(body))
+    return path
+
+
+def workload_spec(
+    data: DataDir,
+    attempt: StepAttempt,
+    step: StepSpec,
+    *,
+    invocation: Path,
+    grant: Grant,
+    gpus: tuple[GpuDevice, ...],
+) -> WorkloadSpec:
+    """The runtime's view of the attempt: what to run, where, and with which resources."""
+    folder = invocation.parent
+    env = {e.name: e.value for e in step.env}
+    env.update(
+        MLKUBE_NAMESPACE=attempt.namespace,
+        MLKUBE_RUN=attempt.run,
+        MLKUBE_STEP=attempt.step,
+        MLKUBE_ATTEMPT=str(attempt.attempt),
+    )
+    preload: tuple[str, ...] = ()
+    cwd = step.working_dir or str(folder)
+    if step.python is not None:
+        preload = (EXECUTOR.module, step.python.module)
+        if step.working_dir is None and step.python.module.endswith(".py"):
+            cwd = os.path.dirname(step.python.module)
+    return WorkloadSpec(
+        id=attempt.workload_id,
+        python=PythonTarget(EXECUTOR.module, EXECUTOR.function, (str(invocation),)),
+        env=env,
+        cwd=cwd,
+        log_path=str(folder / "log"),
+        cpus=grant.cores or None,
+        memory_limit_bytes=grant.memory_bytes or None,
+        gpus=gpus,
+        isolation=step.isolation,
+        preload=preload,
+    )
+
+
+def read_result(data: DataDir, attempt: StepAttempt) -> dict[str, Any] | None:
+    """The executor's `result.json` for the attempt, or None if it wrote none."""
+    folder = data.attempt_dir(attempt.namespace, attempt.run, attempt.step, attempt.attempt)
+    try:
+        result: dict[str, Any] = json.loads((folder / "result.json").read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    return result

@@ -1,0 +1,68 @@
+"""Command steps: inputs as `{{inputs.NAME}}` placeholders and `MLKUBE_INPUT_NAME` variables,
+outputs as files the command writes to `$MLKUBE_OUTPUTS_DIR/NAME`.
+
+An output file that holds small JSON (`0.93`, `{"acc": 1}`) becomes an inline value, so command
+and Python steps exchange numbers and small records naturally; anything else is a file artifact.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from mlkube.executor.values import INLINE_LIMIT
+from mlkube.storage.artifacts import LocalArtifactStore
+
+
+def _as_text(source: dict[str, Any], store: LocalArtifactStore) -> str:
+    artifact = source.get("artifact")
+    if artifact is not None:
+        return str(store.local_path(artifact["uri"]))
+    value = source.get("value")
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def run_command(
+    invocation: dict[str, Any], store: LocalArtifactStore
+) -> tuple[int, list[dict[str, Any]]]:
+    """Run the command to completion; on exit 0 collect the declared outputs it wrote."""
+    outputs_dir = Path(invocation["outputsDir"])
+    outputs_dir.mkdir(parents=True, exist_ok=True)
+    texts = {name: _as_text(src, store) for name, src in invocation["inputs"].items()}
+    subs = {f"{{{{inputs.{k}}}}}": v for k, v in texts.items()}
+    subs.update({f"{{{{outputs.{n}}}}}": str(outputs_dir / n) for n in invocation["outputs"]})
+    argv = [_substitute(a, subs) for a in [*invocation["command"], *invocation.get("args", [])]]
+    env = dict(os.environ, MLKUBE_OUTPUTS_DIR=str(outputs_dir))
+    env.update({f"MLKUBE_INPUT_{k.upper()}": v for k, v in texts.items()})
+    code = subprocess.call(argv, env=env)
+    if code != 0:
+        return code, []
+    return 0, collect_outputs(outputs_dir, invocation["outputs"], store)
+
+
+def _substitute(arg: str, subs: dict[str, str]) -> str:
+    for placeholder, text in subs.items():
+        arg = arg.replace(placeholder, text)
+    return arg
+
+
+def collect_outputs(
+    outputs_dir: Path, names: list[str], store: LocalArtifactStore
+) -> list[dict[str, Any]]:
+    """Declared outputs the command wrote; missing files are simply not produced."""
+    collected = []
+    for name in names:
+        path = outputs_dir / name
+        if not path.is_file():
+            continue
+        if path.stat().st_size <= INLINE_LIMIT:
+            try:
+                collected.append({"name": name, "value": json.loads(path.read_bytes())})
+                continue
+            except (ValueError, UnicodeDecodeError):
+                pass
+        collected.append({"name": name, "artifact": store.put_file(path).to_dict()})
+    return collected

@@ -1,0 +1,90 @@
+"""Entry point of a step process: `run(invocation_path)` returns the exit code.
+
+The controller writes `invocation.json` (the code to call and its resolved inputs) into the
+attempt's folder and launches `mlkube.executor.step:run` there. We write `result.json`
+(outputs, or the error) atomically, so the controller can trust it even after a crash.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import traceback
+from pathlib import Path
+from typing import Any
+
+from mlkube.executor.command import run_command
+from mlkube.executor.values import decode_input, encode_output
+from mlkube.runtime.local.sourceimport import import_source
+from mlkube.storage.artifacts import LocalArtifactStore
+
+
+class StepError(Exception):
+    """A step broke its contract (e.g. returned the wrong number of outputs)."""
+
+
+def run(invocation_path: str) -> int:
+    """Execute one step attempt; 0 on success, 1 on failure (details in result.json + log)."""
+    invocation = json.loads(Path(invocation_path).read_text())
+    result_path = Path(invocation["resultPath"])
+    store = LocalArtifactStore(invocation["artifactsRoot"])
+    try:
+        if invocation.get("python"):
+            outputs = _run_python(invocation, store)
+        else:
+            code, outputs = run_command(invocation, store)
+            if code != 0:
+                _write(result_path, {"error": {"type": "ExitCode", "message": f"exit code {code}"}})
+                return code
+    except MemoryError:
+        raise  # the runtime reports this as OOMKilled
+    except BaseException as err:
+        traceback.print_exc()
+        sys.stderr.flush()
+        _write(result_path, {"error": {"type": type(err).__name__, "message": str(err)[:2000]}})
+        return 1
+    _write(result_path, {"outputs": outputs})
+    return 0
+
+
+def _run_python(invocation: dict[str, Any], store: LocalArtifactStore) -> list[dict[str, Any]]:
+    module = import_source(invocation["python"]["module"])
+    target: Any = module
+    for part in invocation["python"]["function"].split("."):
+        target = getattr(target, part)
+    func = getattr(target, "__mlkube_fn__", target)
+    kwargs = {name: decode_input(src, store) for name, src in invocation["inputs"].items()}
+    returned = func(**kwargs)
+    names: list[str] = invocation["outputs"]
+    values = split_outputs(returned, names)
+    limit = int(invocation.get("inlineLimit", 64 * 1024))
+    return [encode_output(n, values[n], store, limit=limit) for n in names]
+
+
+def split_outputs(returned: Any, names: list[str]) -> dict[str, Any]:
+    """Map a function's return value onto its declared outputs.
+
+    One output takes the value as is. Several take a dict with those keys, or a tuple (also a
+    NamedTuple) in declaration order.
+    """
+    if len(names) == 1:
+        return {names[0]: returned}
+    if not names:
+        return {}
+    if isinstance(returned, dict) and set(returned) == set(names):
+        return dict(returned)
+    if isinstance(returned, tuple | list) and len(returned) == len(names):
+        return dict(zip(names, returned, strict=True))
+    raise StepError(
+        f"step declares outputs {', '.join(names)} and must return a tuple of {len(names)} "
+        f"values or a dict with those keys; it returned {type(returned).__name__}"
+    )
+
+
+def _write(path: Path, body: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as tmp:
+        json.dump(body, tmp)
+    os.replace(tmp.name, path)

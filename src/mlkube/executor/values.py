@@ -1,0 +1,44 @@
+"""Small values travel inline as JSON; everything else becomes an artifact."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from mlkube.storage.artifacts import LocalArtifactStore
+
+INLINE_LIMIT = 64 * 1024
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def _plain_json(value: Any, depth: int = 0) -> bool:
+    """True for trees of exactly dict/list/str/int/float/bool/None (no numpy, no tuples)."""
+    if depth > 32:
+        return False
+    if type(value) in _SCALARS:
+        return not (isinstance(value, float) and not math.isfinite(value))
+    if type(value) is list:
+        return all(_plain_json(v, depth + 1) for v in value)
+    if type(value) is dict:
+        return all(type(k) is str and _plain_json(v, depth + 1) for k, v in value.items())
+    return False
+
+
+def encode_output(
+    name: str, value: Any, store: LocalArtifactStore, *, limit: int = INLINE_LIMIT
+) -> dict[str, Any]:
+    """`{name, value}` for small plain JSON, else `{name, artifact}` (pickled, by reference)."""
+    if _plain_json(value) and len(json.dumps(value)) <= limit:
+        return {"name": name, "value": value}
+    return {"name": name, "artifact": store.put_object(value).to_dict()}
+
+
+def decode_input(source: dict[str, Any], store: LocalArtifactStore) -> Any:
+    """The Python value of an input: inline value, unpickled object, or a file's path."""
+    artifact = source.get("artifact")
+    if artifact is None:
+        return source.get("value")
+    if artifact.get("format") == "file":
+        return store.local_path(artifact["uri"])
+    return store.load_object(artifact["uri"])

@@ -1,0 +1,81 @@
+"""Decide what a process's end means: the `WorkloadExit` reason and message. Pure.
+
+Precedence, first match wins:
+
+1. the child reported a set-up failure before its target ran     -> LaunchFailed
+   the fork server died (or the runtime closed) under it           -> Killed
+2. the memory cgroup recorded an OOM kill and the exit is not 0  -> OOMKilled
+3. a Python target exited `MEMORY_ERROR_EXIT_CODE` (MemoryError) -> OOMKilled
+4. we asked it to stop                                           -> Killed
+5. a signal killed it                                            -> Killed
+6. exit code 0 / anything else                                   -> Completed / Error
+"""
+
+from __future__ import annotations
+
+import signal as signals
+from dataclasses import dataclass
+
+from mlkube.runtime.base import ExitReason, WorkloadExit
+from mlkube.runtime.local.target import MEMORY_ERROR_EXIT_CODE
+
+__all__ = ["ExitFacts", "classify_exit", "format_bytes", "signal_name"]
+
+
+@dataclass(frozen=True)
+class ExitFacts:
+    """What is known when a workload's main process has been reaped."""
+
+    exit_code: int | None
+    signal: int | None
+    finished_at: float
+    stopped: bool = False
+    oom_killed: bool = False
+    launch_error: str = ""
+    lost: str = ""  # why the fork server went away with the workload still running
+    python_target: bool = False
+    memory_limit_bytes: int | None = None
+
+
+def classify_exit(workload_id: str, facts: ExitFacts) -> WorkloadExit:
+    """The `WorkloadExit` for `facts`, by the precedence in this module's docstring."""
+    code, sig = facts.exit_code, facts.signal
+
+    def exit_(reason: ExitReason, message: str) -> WorkloadExit:
+        return WorkloadExit(workload_id, code, sig, reason, message, facts.finished_at)
+
+    if facts.launch_error:
+        code = sig = None
+        return exit_("LaunchFailed", facts.launch_error)
+    if facts.lost:
+        return exit_("Killed", facts.lost)
+    if facts.oom_killed and code != 0:
+        return exit_("OOMKilled", _memory_message(facts.memory_limit_bytes))
+    if facts.python_target and code == MEMORY_ERROR_EXIT_CODE:
+        return exit_("OOMKilled", _memory_message(facts.memory_limit_bytes) + " (MemoryError)")
+    if facts.stopped:
+        how = f"by {signal_name(sig)}" if sig is not None else f"exit code {code}"
+        return exit_("Killed", f"stopped ({how})")
+    if sig is not None:
+        return exit_("Killed", f"killed by {signal_name(sig)}")
+    return exit_("Completed" if code == 0 else "Error", f"exit code {code}")
+
+
+def _memory_message(limit: int | None) -> str:
+    return f"memory limit {format_bytes(limit)} exceeded" if limit else "out of memory"
+
+
+def signal_name(number: int) -> str:
+    """`SIGSEGV` for 11; `signal 99` for a number with no name."""
+    try:
+        return signals.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+def format_bytes(value: int) -> str:
+    """A byte count as a Kubernetes quantity: the largest binary suffix that divides it."""
+    for suffix, size in (("Ti", 1 << 40), ("Gi", 1 << 30), ("Mi", 1 << 20), ("Ki", 1 << 10)):
+        if value >= size and value % size == 0:
+            return f"{value // size}{suffix}"
+    return str(value)

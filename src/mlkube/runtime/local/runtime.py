@@ -1,0 +1,346 @@
+"""`LocalRuntime`: workloads as processes on this machine, with enforced limits.
+
+Who does what:
+
+- the calling thread (`launch`): creates the memory cgroup, builds the request (`plan.py`),
+  sends it to the fork server and waits for the pid (a round trip of well under a millisecond
+  once the server is warm);
+- the fork server (`forkserver.py`, a separate single-threaded process): forks, sets the
+  child up (`child.py`), watches exits through pidfds, enforces stop grace periods;
+- the link thread (`link.py`): owns the server process, reads its events;
+- the exit thread (`dispatch.py`): reads the cgroup's OOM counter and peak, removes the
+  cgroup, classifies the exit (`exits.py`) and calls the handler;
+- the usage thread (`usage.py`): samples every running workload's process tree.
+
+If the platform process dies, even by SIGKILL, the fork server gets SIGTERM from the kernel
+(PDEATHSIG) and SIGKILLs every workload's process group; each workload also has PDEATHSIG
+SIGKILL towards the server, so nothing outlives the platform.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+from collections.abc import Sequence
+from contextlib import suppress
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import psutil
+
+from mlkube.runtime.base import ExitHandler, GpuDevice, NodeInfo, Usage, WorkloadExit, WorkloadSpec
+from mlkube.runtime.local.cgroups import MemoryCgroups, cgroup_memory_limit
+from mlkube.runtime.local.dispatch import ExitDispatcher
+from mlkube.runtime.local.exits import ExitFacts, classify_exit
+from mlkube.runtime.local.gpus import detect_gpus
+from mlkube.runtime.local.link import ServerLink
+from mlkube.runtime.local.plan import launch_request
+from mlkube.runtime.local.usage import UsageSampler, UsageTracker
+
+__all__ = ["LocalRuntime"]
+
+_log = logging.getLogger(__name__)
+
+_REPLY_TIMEOUT = 120.0  # a first launch may wait for a slow `preload` import (torch: seconds)
+_CLOSE_SLACK = 5.0
+
+
+@dataclass(eq=False)
+class _Workload:
+    spec: WorkloadSpec
+    generation: int = 0  # which fork server it was sent to
+    pid: int = 0
+    cgroup_dir: str | None = None
+    started: threading.Event = field(default_factory=threading.Event)
+    exit_queued: bool = False  # its exit has been handed to the exit thread
+    done: bool = False  # its exit is being (or has been) delivered
+
+
+class LocalRuntime:
+    """The `Runtime` protocol for this machine's processes; see the module docstring.
+
+    `gpus`: None detects the node's GPUs (NVML, amdsmi, sysfs); a sequence is taken as the
+    node's device list (fake devices in tests). `sample_interval`: seconds between usage
+    samples. `cgroup_root`: None finds a writable cgroup v1 memory directory under our own
+    cgroup, "" disables cgroups (memory limits then use RLIMIT_AS), a path names the memory
+    cgroup directory to create ours under. `node_name` defaults to the host name.
+    """
+
+    def __init__(
+        self,
+        *,
+        gpus: Sequence[GpuDevice] | None = None,
+        sample_interval: float = 1.0,
+        cgroup_root: str | None = None,
+        node_name: str | None = None,
+    ) -> None:
+        if sample_interval <= 0:
+            raise ValueError("sample_interval: must be positive")
+        if cgroup_root and not os.path.exists(os.path.join(cgroup_root, "memory.limit_in_bytes")):
+            raise ValueError(f"cgroup_root {cgroup_root!r} is not a cgroup v1 memory directory")
+        self._gpus = tuple(gpus) if gpus is not None else None
+        self._sample_interval = sample_interval
+        self._cgroup_root = cgroup_root
+        self._node_name = node_name or socket.gethostname()
+        self._lock = threading.RLock()
+        self._changed = threading.Condition(self._lock)
+        self._workloads: dict[str, _Workload] = {}
+        self._closed = False
+        self._cgroups: MemoryCgroups | None = None
+        self._cgroups_opened = False
+        self._usage = UsageTracker()
+        self._sampler: UsageSampler | None = None
+        self._exits = ExitDispatcher()
+        self._link = ServerLink(self._on_event, self._on_lost)
+
+    def __enter__(self) -> LocalRuntime:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- the Runtime protocol ------------------------------------------------------------
+
+    def node(self) -> NodeInfo:
+        """Cores in our affinity mask, min(RAM, our cgroup limit), the GPUs (detected once)."""
+        memory = psutil.virtual_memory().total
+        limit = cgroup_memory_limit()
+        with self._lock:
+            if self._gpus is None:
+                self._gpus = detect_gpus()
+            gpus = self._gpus
+        return NodeInfo(
+            name=self._node_name,
+            cpus=tuple(sorted(os.sched_getaffinity(0))),
+            memory_bytes=min(memory, limit) if limit else memory,
+            gpus=gpus,
+        )
+
+    def launch(self, spec: WorkloadSpec) -> int:
+        """See `Runtime.launch`. Blocks only for the fork server's reply (and, on the first
+        launch naming a new `preload`, for that import)."""
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("LocalRuntime is closed")
+            workload = self._workloads.get(spec.id)
+            fresh = workload is None
+            if workload is None:
+                workload = self._workloads[spec.id] = _Workload(spec)
+        if fresh:
+            self._start(workload)
+        if not workload.started.wait(_REPLY_TIMEOUT):
+            _log.error("runtime worker did not answer launch of %s; restarting it", spec.id)
+            self._link.kill()  # its loss reports this launch as failed
+            workload.started.wait(_REPLY_TIMEOUT)
+        return workload.pid
+
+    def stop(self, id: str, *, grace_seconds: float) -> None:
+        """See `Runtime.stop`. Waits only while the workload's own launch is in flight."""
+        with self._lock:
+            workload = self._workloads.get(id)
+        if workload is None or not workload.started.wait(_REPLY_TIMEOUT):
+            return
+        with self._lock:
+            if workload.exit_queued or workload.pid == 0:
+                return
+        # OSError: the server is gone, and its workloads with it; their exits are on the way.
+        with suppress(OSError):
+            self._link.send({"op": "stop", "id": id, "grace": max(0.0, grace_seconds)})
+
+    def set_exit_handler(self, handler: ExitHandler) -> None:
+        """See `Runtime.set_exit_handler`."""
+        self._exits.set_handler(handler)
+
+    def running(self) -> set[str]:
+        """See `Runtime.running`."""
+        with self._lock:
+            return {key for key, w in self._workloads.items() if not w.done}
+
+    def usage(self, id: str) -> Usage | None:
+        """See `Runtime.usage`."""
+        return self._usage.get(id)
+
+    def forget(self, id: str) -> None:
+        """See `Runtime.forget`."""
+        with self._lock:
+            workload = self._workloads.get(id)
+            if workload is None or not workload.done:
+                return
+            del self._workloads[id]
+        self._usage.forget(id)
+
+    def close(self, *, grace_seconds: float = 5.0) -> None:
+        """See `Runtime.close`: SIGTERM everything, SIGKILL after `grace_seconds`, then stop
+        the fork server and the helper threads and remove our cgroups."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            live = [key for key, w in self._workloads.items() if not w.exit_queued]
+        for key in live:
+            self.stop(key, grace_seconds=grace_seconds)
+        if not self._exits.on_dispatch_thread():
+            with self._changed:
+                self._changed.wait_for(self._all_done, timeout=grace_seconds + _CLOSE_SLACK)
+        self._link.close(timeout=_CLOSE_SLACK)
+        if self._sampler is not None:
+            self._sampler.close()
+        self._exits.close(timeout=_CLOSE_SLACK)
+        with self._lock:
+            if self._cgroups is not None:
+                self._cgroups.close()
+
+    # -- extras --------------------------------------------------------------------------
+
+    def warm(self, preload: Sequence[str] = ()) -> None:
+        """Start the fork server now and import `preload` into it, without waiting.
+
+        Lets the platform pay interpreter start-up and heavy imports before the first step
+        needs them. Import failures are ignored here; a launch naming the same entry retries
+        and reports it.
+        """
+        self._link.ensure_running()
+        self._link.send({"op": "preload", "refs": list(preload)})
+
+    @property
+    def worker_pid(self) -> int | None:
+        """The fork server's pid while it runs (for diagnostics and tests)."""
+        return self._link.server_pid
+
+    # -- launching -----------------------------------------------------------------------
+
+    def _start(self, workload: _Workload) -> None:
+        try:
+            self._start_helpers()
+            workload.cgroup_dir = self._make_cgroup(workload.spec)
+        except (OSError, RuntimeError) as exc:
+            self._fail(workload, f"cannot prepare the workload: {exc}")
+            return
+        procs = MemoryCgroups.procs_file(workload.cgroup_dir) if workload.cgroup_dir else None
+        request = launch_request(workload.spec, base_env=os.environ, cgroup_procs=procs)
+
+        def record(generation: int) -> None:
+            workload.generation = generation
+
+        try:
+            self._link.send(request, on_sent=record)
+        except OSError as exc:
+            self._fail(workload, f"runtime worker unavailable: {exc}")
+
+    def _start_helpers(self) -> None:
+        self._link.ensure_running()
+        with self._lock:
+            if self._sampler is None:
+                self._sampler = UsageSampler(self._tick, self._sample_interval)
+
+    def _make_cgroup(self, spec: WorkloadSpec) -> str | None:
+        if spec.memory_limit_bytes is None:
+            return None
+        with self._lock:
+            if not self._cgroups_opened:
+                self._cgroups_opened = True
+                self._cgroups = MemoryCgroups.open(self._cgroup_root)
+            if self._cgroups is None:
+                return None
+            return self._cgroups.create(spec.id, spec.memory_limit_bytes)
+
+    def _tick(self) -> None:
+        try:
+            self._usage.sample_all()
+            with self._lock:
+                if self._cgroups is not None:
+                    self._cgroups.retry_removals()
+        except Exception:
+            _log.exception("runtime: usage sampling failed")
+
+    # -- events from the fork server (link thread) ---------------------------------------
+
+    def _on_event(self, event: dict[str, Any]) -> None:
+        with self._lock:
+            workload = self._workloads.get(str(event.get("id")))
+        if workload is None:
+            return
+        kind = event.get("ev")
+        if kind == "started":
+            workload.pid = int(event["pid"])
+            self._usage.start(workload.spec.id, workload.pid, workload.cgroup_dir)
+            workload.started.set()
+        elif kind == "failed":
+            self._fail(workload, str(event["message"]))
+        elif kind == "exited":
+            self._queue_exit(workload, _facts(workload.spec, event), event)
+
+    def _on_lost(self, generation: int, why: str) -> None:
+        with self._lock:
+            victims = [
+                w
+                for w in self._workloads.values()
+                if w.generation == generation and not w.exit_queued
+            ]
+        for workload in victims:
+            if not workload.started.is_set():
+                self._fail(workload, why)
+            else:
+                facts = ExitFacts(None, signal.SIGKILL, time.time(), stopped=True, lost=why)
+                self._queue_exit(workload, facts, {})
+
+    def _fail(self, workload: _Workload, message: str) -> None:
+        workload.started.set()
+        self._queue_exit(workload, ExitFacts(None, None, time.time(), launch_error=message), {})
+
+    def _queue_exit(self, workload: _Workload, facts: ExitFacts, event: dict[str, Any]) -> None:
+        with self._lock:
+            if workload.exit_queued:
+                return
+            workload.exit_queued = True
+        cpu_seconds = float(event.get("cpu_seconds", 0.0))
+        max_rss = int(event.get("max_rss_bytes", 0))
+        self._exits.submit(lambda: self._finish(workload, facts, cpu_seconds, max_rss))
+
+    # -- exits (exit thread) -------------------------------------------------------------
+
+    def _finish(
+        self, workload: _Workload, facts: ExitFacts, cpu_seconds: float, max_rss: int
+    ) -> WorkloadExit:
+        peak = max_rss
+        if workload.cgroup_dir is not None:
+            peak, facts = self._read_and_remove_cgroup(workload.cgroup_dir, facts, peak)
+        self._usage.finish(workload.spec.id, cpu_seconds=cpu_seconds, peak_bytes=peak)
+        workload_exit = classify_exit(workload.spec.id, facts)
+        with self._changed:
+            workload.done = True
+            self._changed.notify_all()
+        return workload_exit
+
+    def _read_and_remove_cgroup(
+        self, directory: str, facts: ExitFacts, peak: int
+    ) -> tuple[int, ExitFacts]:
+        try:
+            oom = MemoryCgroups.oom_killed(directory, sigkilled=facts.signal == signal.SIGKILL)
+            peak = max(peak, MemoryCgroups.peak_bytes(directory) or 0)
+            facts = replace(facts, oom_killed=oom)
+        except (OSError, ValueError) as exc:
+            _log.warning("runtime: cannot read memory cgroup %s: %s", directory, exc)
+        with self._lock:
+            if self._cgroups is not None:
+                self._cgroups.remove(directory)
+        return peak, facts
+
+    def _all_done(self) -> bool:
+        return all(w.done for w in self._workloads.values())
+
+
+def _facts(spec: WorkloadSpec, event: dict[str, Any]) -> ExitFacts:
+    return ExitFacts(
+        exit_code=event.get("exit_code"),
+        signal=event.get("signal"),
+        finished_at=float(event["finished_at"]),
+        stopped=bool(event.get("stopped")),
+        launch_error=str(event.get("launch_error") or ""),
+        python_target=spec.python is not None,
+        memory_limit_bytes=spec.memory_limit_bytes,
+    )

@@ -1,0 +1,194 @@
+"""Resource use of each workload's process tree: periodic samples plus exact end figures.
+
+A sample walks the tree with psutil: CPU cores = growth of the tree's total CPU time (user +
+system, including already-reaped descendants' `children_*` times) over the wall time since
+the previous sample; memory = the sum of RSS. RSS counts pages shared with the warm worker
+(a forked child maps the server's image), so it overstates a warm child's own memory; the
+memory cgroup's `max_usage_in_bytes`, read when there is one, is the true peak charge.
+
+At exit, `wait4`'s rusage gives the exact CPU seconds (so the lifetime average is exact even
+for a workload too short to be sampled) and the largest RSS any process of the tree reached.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import psutil
+
+from mlkube.runtime.base import Usage
+from mlkube.runtime.local.cgroups import MemoryCgroups
+
+__all__ = ["UsageAccumulator", "UsageSampler", "UsageTracker", "measure_tree"]
+
+
+@dataclass
+class UsageAccumulator:
+    """Current, peak and mean of the samples of one workload. Pure arithmetic."""
+
+    cpu_cores: float = 0.0
+    memory_bytes: int = 0
+    max_cpu_cores: float = 0.0
+    max_memory_bytes: int = 0
+    samples: int = 0
+    cpu_sum: float = 0.0
+    memory_sum: int = 0
+    lifetime_avg_cpu: float | None = None
+
+    def add(self, cpu_cores: float, memory_bytes: int) -> None:
+        """Record one sample."""
+        self.cpu_cores, self.memory_bytes = cpu_cores, memory_bytes
+        self.max_cpu_cores = max(self.max_cpu_cores, cpu_cores)
+        self.max_memory_bytes = max(self.max_memory_bytes, memory_bytes)
+        self.samples += 1
+        self.cpu_sum += cpu_cores
+        self.memory_sum += memory_bytes
+
+    def raise_peak(self, memory_bytes: int) -> None:
+        """Take a peak measured elsewhere (cgroup, rusage) into account."""
+        self.max_memory_bytes = max(self.max_memory_bytes, memory_bytes)
+
+    def finish(self, *, cpu_seconds: float, wall_seconds: float, peak_bytes: int) -> None:
+        """The workload ended: exact lifetime CPU average, current figures drop to zero."""
+        self.raise_peak(peak_bytes)
+        self.lifetime_avg_cpu = cpu_seconds / wall_seconds if wall_seconds > 0 else 0.0
+        self.max_cpu_cores = max(self.max_cpu_cores, self.lifetime_avg_cpu)
+        self.cpu_cores, self.memory_bytes = 0.0, 0
+
+    def snapshot(self) -> Usage:
+        """The figures as a `Usage`; without samples the mean memory is the peak."""
+        if self.lifetime_avg_cpu is not None:
+            avg_cpu = self.lifetime_avg_cpu
+        else:
+            avg_cpu = self.cpu_sum / self.samples if self.samples else 0.0
+        avg_memory = self.memory_sum // self.samples if self.samples else self.max_memory_bytes
+        return Usage(
+            cpu_cores=self.cpu_cores,
+            memory_bytes=self.memory_bytes,
+            max_cpu_cores=self.max_cpu_cores,
+            max_memory_bytes=self.max_memory_bytes,
+            samples=self.samples,
+            avg_cpu_cores=avg_cpu,
+            avg_memory_bytes=avg_memory,
+        )
+
+
+def measure_tree(process: psutil.Process) -> tuple[float, int]:
+    """(total CPU seconds, total RSS bytes) of `process` and its live descendants."""
+    try:
+        tree = [process, *process.children(recursive=True)]
+    except psutil.Error:
+        tree = [process]
+    cpu_seconds, rss = 0.0, 0
+    for member in tree:
+        try:
+            with member.oneshot():
+                times, memory = member.cpu_times(), member.memory_info()
+        except psutil.Error:
+            continue  # it exited between listing and reading
+        cpu_seconds += times.user + times.system + times.children_user + times.children_system
+        rss += memory.rss
+    return cpu_seconds, rss
+
+
+@dataclass
+class _Tracked:
+    pid: int
+    cgroup_dir: str | None
+    started: float
+    last_time: float
+    last_cpu_seconds: float = 0.0
+    running: bool = True
+    process: psutil.Process | None = None  # made on the first sample, off the launch path
+    figures: UsageAccumulator = field(default_factory=UsageAccumulator)
+
+
+class UsageTracker:
+    """Usage of every workload this runtime knows, kept after exit until `forget`.
+
+    Thread-safe: the sampler thread samples while other threads start and finish workloads.
+    """
+
+    def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._tracked: dict[str, _Tracked] = {}
+
+    def start(self, workload_id: str, pid: int, cgroup_dir: str | None) -> None:
+        """Begin tracking a workload whose main process is `pid`."""
+        now = self._clock()
+        with self._lock:
+            self._tracked[workload_id] = _Tracked(pid, cgroup_dir, now, now)
+
+    def sample_all(self) -> None:
+        """Take one sample of every running workload."""
+        with self._lock:
+            live = [(k, t) for k, t in self._tracked.items() if t.running]
+        for workload_id, tracked in live:
+            self._sample(workload_id, tracked)
+
+    def _sample(self, workload_id: str, tracked: _Tracked) -> None:
+        if tracked.process is None:
+            try:
+                tracked.process = psutil.Process(tracked.pid)
+            except psutil.Error:
+                return  # already gone; the exit figures will come with its exit
+        cpu_seconds, rss = measure_tree(tracked.process)
+        peak = MemoryCgroups.peak_bytes(tracked.cgroup_dir) if tracked.cgroup_dir else None
+        now = self._clock()
+        with self._lock:
+            if not tracked.running or self._tracked.get(workload_id) is not tracked:
+                return
+            elapsed = now - tracked.last_time
+            cores = (cpu_seconds - tracked.last_cpu_seconds) / elapsed if elapsed > 0 else 0.0
+            tracked.last_time, tracked.last_cpu_seconds = now, cpu_seconds
+            tracked.figures.add(max(0.0, cores), rss)
+            if peak is not None:
+                tracked.figures.raise_peak(peak)
+
+    def finish(self, workload_id: str, *, cpu_seconds: float, peak_bytes: int) -> None:
+        """The workload exited: fold in its exact CPU time and peak memory."""
+        now = self._clock()
+        with self._lock:
+            tracked = self._tracked.get(workload_id)
+            if tracked is None or not tracked.running:
+                return
+            tracked.running = False
+            tracked.figures.finish(
+                cpu_seconds=cpu_seconds, wall_seconds=now - tracked.started, peak_bytes=peak_bytes
+            )
+
+    def get(self, workload_id: str) -> Usage | None:
+        """The workload's usage, or None if it is not tracked."""
+        with self._lock:
+            tracked = self._tracked.get(workload_id)
+            return tracked.figures.snapshot() if tracked else None
+
+    def forget(self, workload_id: str) -> None:
+        """Stop tracking (and drop the figures of) a workload."""
+        with self._lock:
+            self._tracked.pop(workload_id, None)
+
+
+class UsageSampler:
+    """A daemon thread calling `tick()` every `interval` seconds until `close()`."""
+
+    def __init__(self, tick: Callable[[], None], interval: float) -> None:
+        self._tick = tick
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="mlkube-usage", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            self._tick()
+
+    def close(self) -> None:
+        """Stop the thread and wait for it (bounded by one tick)."""
+        self._stop.set()
+        if self._thread is not threading.current_thread():
+            self._thread.join(timeout=10)

@@ -1,0 +1,51 @@
+"""What every request handler is given: the store, admission checks, log files and the clock."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from mlkube.api.clock import Clock, SystemClock
+from mlkube.api.errors import Cause, Invalid
+from mlkube.api.kinds import Kind
+from mlkube.api.meta import Model
+from mlkube.store.base import ResourceStore
+
+Operation = Literal["CREATE", "UPDATE"]
+
+Admission = Callable[[Kind, Model, Operation], list[Cause]]
+"""A validating admission check, run after schema validation on create and update of a main
+resource (not of `/status`): any cause refuses the request with 422 `Invalid`."""
+
+LogSource = Callable[[str, str, str, int | None], Path | None]
+"""`(namespace, run, step, attempt)` → the log file of that step attempt (attempt None: the
+latest), or None when there is none."""
+
+Authenticator = Callable[[str], str | None]
+"""A bearer token → the user it belongs to, or None for an unknown token."""
+
+
+@dataclass(frozen=True)
+class ApiContext:
+    """The dependencies of the HTTP API, passed to every handler (no module globals)."""
+
+    store: ResourceStore
+    admission: Sequence[Admission] = ()
+    log_source: LogSource | None = None
+    clock: Clock = field(default_factory=SystemClock)
+
+    def admit(self, kind: Kind, model: Model, operation: Operation) -> None:
+        """Run every admission check; raise `Invalid` with all their causes, if any."""
+        causes = [c for check in self.admission for c in check(kind, model, operation)]
+        if causes:
+            name = str(getattr(model, "metadata").name or "")  # noqa: B009 - every kind has it
+            summary = "; ".join(f"{c.field}: {c.message}" for c in causes)
+            raise Invalid(
+                f'{kind.kind} "{name}" is invalid: {summary}',
+                kind=kind.kind,
+                name=name,
+                group=kind.group,
+                causes=causes,
+            )
