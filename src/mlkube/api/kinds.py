@@ -12,6 +12,7 @@ from mlkube.api.errors import BadRequest, Cause, Invalid
 from mlkube.api.labels import validate_labels
 from mlkube.api.meta import API_GROUP, API_VERSION, Model
 from mlkube.api.namespace import Namespace
+from mlkube.api.node import Node
 from mlkube.api.pipeline import Pipeline, PipelineSpec
 from mlkube.api.pipelinerun import PipelineRun, PipelineRunSpec
 from mlkube.api.validation import causes_from_validation_error, name_causes, pipeline_causes
@@ -94,7 +95,8 @@ PIPELINE_RUN = Kind(
     PipelineRun,
     _run_checks,
 )
-KINDS: tuple[Kind, ...] = (NAMESPACE, PIPELINE, PIPELINE_RUN)
+NODE = Kind("", "v1", "Node", "nodes", "node", ("no",), False, Node)
+KINDS: tuple[Kind, ...] = (NAMESPACE, NODE, PIPELINE, PIPELINE_RUN)
 
 
 def lookup(name: str) -> Kind:

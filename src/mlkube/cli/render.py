@@ -70,10 +70,28 @@ def _namespace_row(obj: dict[str, Any], now: datetime | None) -> list[str]:
     return [obj["metadata"]["name"], phase, age(obj["metadata"].get("creationTimestamp"), now=now)]
 
 
+def _node_row(obj: dict[str, Any], now: datetime | None) -> list[str]:
+    status = obj.get("status") or {}
+    cap, used = status.get("capacity") or {}, status.get("allocated") or {}
+    conditions: list[dict[str, Any]] = status.get("conditions") or []
+    ready = next((c for c in conditions if c.get("type") == "Ready"), {})
+    gpus = [k for k in cap if k.endswith(".com/gpu")]
+    return [
+        obj["metadata"]["name"],
+        "Ready" if ready.get("status") == "True" else "NotReady",
+        f"{used.get('cpu', '0')}/{cap.get('cpu', '?')}",
+        f"{used.get('memory', '0')}/{cap.get('memory', '?')}",
+        ", ".join(f"{used.get(k, '0')}/{cap[k]} {k.split('.')[0]}" for k in gpus) or "-",
+        f"{status.get('running', 0)}/{status.get('waiting', 0)}",
+        age(obj["metadata"].get("creationTimestamp"), now=now),
+    ]
+
+
 _COLUMNS = {
     "PipelineRun": (["NAME", "PHASE", "STEPS", "DURATION", "AGE"], _run_row),
     "Pipeline": (["NAME", "STEPS", "AGE"], _pipeline_row),
     "Namespace": (["NAME", "STATUS", "AGE"], _namespace_row),
+    "Node": (["NAME", "STATUS", "CPU", "MEMORY", "GPUS", "RUNNING/WAITING", "AGE"], _node_row),
 }
 
 

@@ -16,6 +16,7 @@ from mlkube.api.clock import Clock
 from mlkube.api.errors import Expired
 from mlkube.api.kinds import NAMESPACE, PIPELINE_RUN
 from mlkube.controllers.namespace import NamespaceController
+from mlkube.controllers.node import NodeController
 from mlkube.controllers.pipelinerun.controller import PipelineRunController
 from mlkube.controllers.workqueue import WorkQueue
 from mlkube.runtime.base import Runtime
@@ -26,6 +27,7 @@ log = logging.getLogger("mlkube.controllers")
 
 _RUN = "pipelinerun:"
 _NS = "namespace:"
+_NODE = "node:"
 _MAX_ERROR_BACKOFF = 30.0
 
 
@@ -39,12 +41,15 @@ class ControllerManager:
             store, runtime, data=data, clock=clock, enqueue=self._enqueue_run
         )
         self.namespaces = NamespaceController(store)
+        self.nodes = NodeController(store, self.runs.queue, self.runs.gpus, clock=clock)
+        self._node_key = _NODE + self.runs.node.name
         self._errors: dict[str, int] = {}
         self._threads: list[threading.Thread] = []
         self._stopping = threading.Event()
         self._handlers: dict[str, Callable[[str], float | None]] = {
             _RUN: self.runs.reconcile,
             _NS: self.namespaces.reconcile,
+            _NODE: self.nodes.reconcile,
         }
 
     def _enqueue_run(self, key: str, delay: float) -> None:
@@ -73,6 +78,7 @@ class ControllerManager:
             self._enqueue_run(f"{meta['namespace']}/{meta['name']}", 0.0)
         for obj in self.store.list(NAMESPACE.resource)[0]:
             self.queue.add(_NS + obj["metadata"]["name"])
+        self.queue.add(self._node_key)
         return rv
 
     def enqueue_event(self, event: WatchEvent) -> None:
@@ -125,6 +131,8 @@ class ControllerManager:
             self.queue.done(key)
         if delay is not None:
             self.queue.add_after(key, delay)
+        if prefix + ":" == _RUN:
+            self.queue.add(self._node_key)  # allocations may have changed
 
     def _watch(self, resource: str, rv: int) -> None:
         while not self._stopping.is_set():

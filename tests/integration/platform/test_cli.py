@@ -74,6 +74,9 @@ def test_config_is_private_and_up_prints_where(up: UpProcess) -> None:
     log = (up.home / "up.log").read_text()
     assert "mlkube is up at http://127.0.0.1:" in log
     assert str(config) in log
+    nodes = up.cli("get", "nodes").stdout.splitlines()
+    assert nodes[0].split() == ["NAME", "STATUS", "CPU", "MEMORY", "GPUS", "RUNNING/WAITING", "AGE"]
+    assert nodes[1].split()[1:3] == ["Ready", f"0/{len(os.sched_getaffinity(0))}"]
 
 
 def test_apply_get_describe_logs_delete(up: UpProcess, tmp_path: Path) -> None:

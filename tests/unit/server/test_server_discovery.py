@@ -33,7 +33,7 @@ def test_core_resources() -> None:
     doc = api_resource_list("", "v1")
     assert doc["groupVersion"] == "v1"
     names = [r["name"] for r in doc["resources"]]
-    assert names == ["namespaces", "namespaces/status"]
+    assert names == ["namespaces", "namespaces/status", "nodes", "nodes/status"]
 
 
 def test_version_looks_like_kubernetes() -> None:
