@@ -6,7 +6,6 @@ duration. State stays on disk, so a later `mlkube up` still shows the run.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -18,12 +17,14 @@ from rich.console import Console
 from rich.table import Table
 
 from mlkube.api.errors import ApiError
+from mlkube.api.quantity import human_bytes
+from mlkube.cli.render import elapsed
 from mlkube.sdk.client import Client
 
 HERE = Path(__file__).resolve().parent
 MLKUBE = str(Path(sys.executable).with_name("mlkube"))
 NAMESPACE = "ml-team"
-console = Console()
+console = Console(width=None if sys.stdout.isatty() else 110)
 
 
 def sh(*args: str, check: bool = True) -> int:
@@ -84,8 +85,6 @@ def results_table(client: Client, run_name: str) -> Table:
 
 
 def _took(st: dict[str, object]) -> str:
-    from mlkube.cli.render import elapsed
-
     return elapsed(str(st.get("startTime") or ""), str(st.get("finishTime") or "")) or "-"
 
 
@@ -114,7 +113,12 @@ def main() -> int:
             for o in client.get("pipelineruns", name, namespace=NAMESPACE)["status"]["outputs"]
             if o["name"] == "model"
         )
-        console.print(f"best model artifact: {json.dumps(model['artifact'])}", highlight=False)
+        artifact = model["artifact"]
+        console.print(
+            f"best model: {artifact['type']}, {human_bytes(artifact['size'])}, "
+            f"artifact {artifact['digest'][:19]}…\n  at {artifact['uri']}",
+            highlight=False,
+        )
         console.print()
         sh("get", "pipelineruns", "-n", NAMESPACE)
         console.print(

@@ -25,7 +25,7 @@ from mlkube.sdk import pipeline, step
 
 CANDIDATES: dict[str, dict[str, Any]] = {
     "logreg": {"kind": "logistic_regression", "params": {"C": 0.1, "max_iter": 2000}},
-    "svm": {"kind": "svc", "params": {"C": 10.0, "gamma": 0.001}},
+    "svm": {"kind": "svc", "params": {"C": 10.0, "gamma": "scale"}},
     "forest": {"kind": "random_forest", "params": {"n_estimators": 200, "random_state": 0}},
     "knn": {"kind": "knn", "params": {"n_neighbors": 3}},
 }
