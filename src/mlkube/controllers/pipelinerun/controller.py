@@ -11,36 +11,23 @@ from __future__ import annotations
 import shutil
 import threading
 from collections.abc import Callable
-from datetime import datetime, timedelta
 from typing import Any
 
 from mlkube.api.clock import Clock
 from mlkube.api.errors import Conflict, NotFound
-from mlkube.api.kinds import PIPELINE, PIPELINE_RUN, param_causes
-from mlkube.api.meta import Condition, set_condition
-from mlkube.api.pipeline import Pipeline, PipelineSpec, StepSpec
+from mlkube.api.kinds import PIPELINE_RUN
 from mlkube.api.pipelinerun import (
     FINISHED_RUN_PHASES,
-    OutputValue,
-    ParamValue,
     PipelineRun,
-    Placement,
-    StepStatus,
     StepUsage,
 )
-from mlkube.api.validation import topological_order
-from mlkube.controllers.pipelinerun import progress
 from mlkube.controllers.pipelinerun.launch import (
-    StepAttempt,
-    read_result,
     run_key_of,
-    step_cache_key,
-    workload_spec,
-    write_invocation,
 )
 from mlkube.controllers.pipelinerun.node_queue import NodeQueue
-from mlkube.runtime.base import GpuDevice, Runtime, WorkloadExit, WorkloadSpec
-from mlkube.scheduling.node_fit import GpuSlot, Grant, NodeCapacity
+from mlkube.controllers.pipelinerun.run_pass import RunPass
+from mlkube.runtime.base import GpuDevice, Runtime, WorkloadExit
+from mlkube.scheduling.node_fit import GpuSlot, NodeCapacity
 from mlkube.storage.cache import StepCache
 from mlkube.storage.layout import DataDir
 from mlkube.store.base import ResourceStore
@@ -90,7 +77,7 @@ class PipelineRunController:
             self._exits[exit_.id] = exit_
         self.enqueue(run_key_of(exit_.id), 0.0)
 
-    def _pop_exit(self, workload_id: str) -> WorkloadExit | None:
+    def pop_exit(self, workload_id: str) -> WorkloadExit | None:
         with self._exits_lock:
             return self._exits.pop(workload_id, None)
 
@@ -113,7 +100,7 @@ class PipelineRunController:
         if FINALIZER not in run.metadata.finalizers:
             obj = self._add_finalizer(obj)
             run = PipelineRun.model_validate(obj)
-        return _RunPass(self, run, obj).execute()
+        return RunPass(self, run, obj).execute()
 
     def _add_finalizer(self, obj: dict[str, Any]) -> dict[str, Any]:
         meta = obj["metadata"]
@@ -125,8 +112,8 @@ class PipelineRunController:
         self.queue.drop_run(key)
         running = self.queue.running_of(key)
         for workload_id in running:
-            if self._pop_exit(workload_id) is not None:
-                self._release(workload_id)
+            if self.pop_exit(workload_id) is not None:
+                self.release(workload_id)
             else:
                 self.runtime.stop(workload_id, grace_seconds=self.stop_grace_seconds)
         if self.queue.running_of(key):
@@ -148,9 +135,9 @@ class PipelineRunController:
         self.queue.drop_run(key)
         for workload_id in self.queue.running_of(key):
             self.runtime.stop(workload_id, grace_seconds=0)
-            self._release(workload_id)
+            self.release(workload_id)
 
-    def _release(self, workload_id: str) -> None:
+    def release(self, workload_id: str) -> None:
         if self.queue.release(workload_id):
             self.runtime.forget(workload_id)
             for run_key in self.queue.schedule():
@@ -166,328 +153,3 @@ class PipelineRunController:
             memory_bytes_max=usage.max_memory_bytes,
             samples=usage.samples,
         )
-
-
-class _RunPass:
-    """One reconcile of one run: load → decide → write → act."""
-
-    def __init__(self, ctl: PipelineRunController, run: PipelineRun, obj: dict[str, Any]) -> None:
-        self.ctl = ctl
-        self.run = run
-        self.obj = obj
-        self.key = f"{run.metadata.namespace}/{run.metadata.name}"
-        self.now = ctl.clock.now()
-        self.status = run.status.model_copy(deep=True)
-        self.launches: list[tuple[WorkloadSpec, Grant, str]] = []
-        self.wake: list[float] = []
-        self.params: dict[str, Any] = {}
-
-    @property
-    def spec(self) -> PipelineSpec:
-        assert self.status.pipeline_spec is not None
-        return self.status.pipeline_spec
-
-    def execute(self) -> float | None:
-        if self._start():
-            statuses = {s.name: s for s in self.status.steps}
-            by_name = {s.name: s for s in self.spec.steps}
-            order = topological_order({s.name: s.upstream() for s in self.spec.steps})
-            for name in order:
-                self._advance(by_name[name], statuses)
-            self._admit(statuses)
-            self._finish(statuses)
-        if not self._write():
-            for _, grant, step_key in self.launches:
-                self.ctl.queue.reserved[step_key] = grant
-            return 0.0
-        self._launch()
-        return min(self.wake) if self.wake else None
-
-    # -- start: snapshot the pipeline and parameters --------------------------------------------
-
-    def _start(self) -> bool:
-        status = self.status
-        if status.pipeline_spec is None:
-            spec, problem = self._resolve_pipeline()
-            if spec is None:
-                self._fail_run(
-                    "PipelineNotFound" if "not found" in problem else "InvalidParams", problem
-                )
-                return False
-            status.pipeline_spec = spec
-            status.params = self._params_with_defaults(spec)
-            status.steps = [StepStatus(name=s.name) for s in spec.steps]
-            status.start_time = self.now
-            status.phase = "Running"
-            self._condition("Unknown", "Running", "the run has started")
-        self.params = {p.name: p.value for p in status.params}
-        return True
-
-    def _resolve_pipeline(self) -> tuple[PipelineSpec | None, str]:
-        spec = self.run.spec.pipeline_spec
-        if spec is None:
-            assert self.run.spec.pipeline_ref is not None
-            ref = self.run.spec.pipeline_ref.name
-            try:
-                stored = self.ctl.store.get(
-                    PIPELINE.resource, self.run.metadata.namespace or "", ref
-                )
-            except NotFound:
-                return (
-                    None,
-                    f'pipeline "{ref}" not found in namespace {self.run.metadata.namespace}',
-                )
-            spec = Pipeline.model_validate(stored).spec
-            causes = param_causes(spec, self.run.spec, field="spec.params")
-            if causes:
-                return None, "; ".join(f"{c.field}: {c.message}" for c in causes)
-        return spec, ""
-
-    def _params_with_defaults(self, spec: PipelineSpec) -> list[ParamValue]:
-        given = {p.name: p.value for p in self.run.spec.params}
-        values = progress.resolved_params(spec, given)
-        return [ParamValue(name=k, value=v) for k, v in values.items()]
-
-    # -- advance one step ----------------------------------------------------------------------
-
-    def _attempt(self, name: str, attempt: int) -> StepAttempt:
-        meta = self.run.metadata
-        return StepAttempt(meta.namespace or "", meta.name or "", meta.uid or "", name, attempt)
-
-    def _advance(self, step: StepSpec, statuses: dict[str, StepStatus]) -> None:
-        st = statuses[step.name]
-        if st.phase == "Running":
-            self._running(step, st)
-        if st.phase == "Retrying":
-            if st.next_retry_time and st.next_retry_time > self.now:
-                self.wake.append((st.next_retry_time - self.now).total_seconds())
-                return
-            self._set(st, "Waiting", "Retrying", f"attempt {st.attempts + 1} is queued")
-        if st.phase == "Pending":
-            self._pending(step, st, statuses)
-        if st.phase == "Waiting":
-            self._waiting(step, st)
-
-    def _pending(self, step: StepSpec, st: StepStatus, statuses: dict[str, StepStatus]) -> None:
-        skip = progress.skip_reason(step, statuses)
-        if skip:
-            self._set(st, "Skipped", "UpstreamFailed", skip)
-            st.finish_time = self.now
-            return
-        if not progress.is_ready(step, statuses):
-            return
-        try:
-            inputs = progress.resolve_inputs(step, statuses, self.params)
-        except progress.MissingInput as err:
-            self._set(st, "Failed", "InputMissing", str(err))
-            st.finish_time = self.now
-            return
-        if step.cache and self.run.spec.cache:
-            st.cache_key = step_cache_key(step, inputs)
-            hit = self.ctl.cache.get(st.cache_key)
-            if hit is not None:
-                self._set(st, "Succeeded", "Cached", "outputs reused from an earlier identical run")
-                st.cached = True
-                st.outputs = [OutputValue.model_validate(o) for o in hit]
-                st.start_time = st.finish_time = self.now
-                return
-        self._set(st, "Waiting", "Queued", "waiting for resources on the node")
-
-    def _waiting(self, step: StepSpec, st: StepStatus) -> None:
-        """Queue the step on the node (idempotent: it keeps its place in line)."""
-        created = self.run.metadata.creation_timestamp or ""
-        index = [s.name for s in self.spec.steps].index(step.name)
-        order = (created, self.key, f"{index:06d}")
-        self.ctl.queue.enqueue(f"{self.key}/{step.name}", order, step.resources.request())
-
-    def _admit(self, statuses: dict[str, StepStatus]) -> None:
-        """One scheduling pass over the whole node, then start what of this run was admitted."""
-        queue = self.ctl.queue
-        for run_key in queue.schedule():
-            if run_key != self.key:
-                self.ctl.enqueue(run_key, 0.0)
-        for step in self.spec.steps:
-            st = statuses[step.name]
-            if st.phase != "Waiting":
-                continue
-            step_key = f"{self.key}/{step.name}"
-            never = queue.take_never(step_key)
-            grant = queue.take_reserved(step_key)
-            if never:
-                self._set(st, "Failed", "Unschedulable", never)
-                st.finish_time = self.now
-                self.wake.append(0.0)  # so downstream steps are skipped next pass
-            elif grant is not None:
-                self._begin(step, st, grant, step_key)
-            elif step_key in queue.wait_reasons:
-                st.message = queue.wait_reasons[step_key]
-
-    def _begin(self, step: StepSpec, st: StepStatus, grant: Grant, step_key: str) -> None:
-        statuses = {s.name: s for s in self.status.steps}
-        inputs = progress.resolve_inputs(step, statuses, self.params)
-        st.attempts += 1
-        attempt = self._attempt(step.name, st.attempts)
-        invocation = write_invocation(self.ctl.data, attempt, step, inputs)
-        gpus = tuple(self.ctl.gpus[i] for i in grant.gpus)
-        spec = workload_spec(
-            self.ctl.data, attempt, step, invocation=invocation, grant=grant, gpus=gpus
-        )
-        self._set(st, "Running", "Started", f"attempt {st.attempts} running")
-        st.start_time = self.now
-        st.finish_time = st.next_retry_time = st.exit_code = None
-        st.placement = Placement(
-            node=self.ctl.node.name,
-            cpus=list(grant.cores),
-            cpu_millis=sum(grant.cpu_millis.values()),
-            memory_bytes=grant.memory_bytes,
-            gpus=list(grant.gpus),
-        )
-        self.launches.append((spec, grant, step_key))
-        if step.timeout_seconds:
-            self.wake.append(step.timeout_seconds)
-
-    def _running(self, step: StepSpec, st: StepStatus) -> None:
-        attempt = self._attempt(step.name, st.attempts)
-        wid = attempt.workload_id
-        exit_ = self.ctl._pop_exit(wid)
-        if exit_ is not None:
-            self._exited(step, st, attempt, exit_)
-            return
-        if wid not in self.ctl.queue.running:
-            self._lost(step, st, attempt)
-            return
-        self._check_deadline(step, st, wid)
-
-    def _check_deadline(self, step: StepSpec, st: StepStatus, wid: str) -> None:
-        if not step.timeout_seconds or st.start_time is None:
-            return
-        deadline = st.start_time + timedelta(seconds=step.timeout_seconds)
-        if self.now < deadline:
-            self.wake.append((deadline - self.now).total_seconds())
-        elif st.reason != "DeadlineExceeded":
-            st.reason = "DeadlineExceeded"
-            st.message = f"step ran longer than timeoutSeconds={step.timeout_seconds:g}"
-            self.ctl.runtime.stop(wid, grace_seconds=self.ctl.stop_grace_seconds)
-
-    def _exited(
-        self, step: StepSpec, st: StepStatus, attempt: StepAttempt, exit_: WorkloadExit
-    ) -> None:
-        wid = attempt.workload_id
-        st.usage = self.ctl.usage_of(wid) or st.usage
-        st.exit_code = exit_.exit_code
-        st.finish_time = datetime.fromtimestamp(exit_.finished_at, self.now.tzinfo)
-        self.ctl._release(wid)
-        result = read_result(self.ctl.data, attempt)
-        if exit_.reason == "Completed" and result is not None and "outputs" in result:
-            self._succeeded(st, attempt, result["outputs"])
-            return
-        reason = "DeadlineExceeded" if st.reason == "DeadlineExceeded" else exit_.reason
-        message = exit_.message
-        if result and "error" in result:
-            message = f"{result['error']['type']}: {result['error']['message']}"
-        elif reason == "DeadlineExceeded":
-            message = st.message
-        elif exit_.reason == "Completed":
-            reason, message = "Error", "the step exited 0 but wrote no result"
-        self._failed_attempt(step, st, reason, message)
-
-    def _succeeded(
-        self, st: StepStatus, attempt: StepAttempt, outputs: list[dict[str, Any]]
-    ) -> None:
-        st.outputs = [OutputValue.model_validate(o) for o in outputs]
-        self._set(st, "Succeeded", "Completed", f"attempt {st.attempts} succeeded")
-        if st.cache_key:
-            source = f"{attempt.namespace}/{attempt.run}/{attempt.step}/{attempt.attempt}"
-            self.ctl.cache.put(st.cache_key, outputs, source=source)
-
-    def _failed_attempt(self, step: StepSpec, st: StepStatus, reason: str, message: str) -> None:
-        failures = st.attempts  # interrupted attempts are not counted, so each one failed
-        if failures <= step.retries.limit:
-            delay = step.retries.delay(failures)
-            st.next_retry_time = self.now + timedelta(seconds=delay)
-            self._set(
-                st,
-                "Retrying",
-                reason,
-                f"{message}; retry {failures} of {step.retries.limit} in {delay:g}s",
-            )
-            self.wake.append(delay)
-            return
-        self._set(st, "Failed", reason, message)
-
-    def _lost(self, step: StepSpec, st: StepStatus, attempt: StepAttempt) -> None:
-        """Status says Running but no workload exists: the platform restarted meanwhile."""
-        result = read_result(self.ctl.data, attempt)
-        if result is not None and "outputs" in result:
-            st.finish_time = self.now
-            self._succeeded(st, attempt, result["outputs"])
-            return
-        st.attempts -= 1  # the interrupted attempt is not the step's fault
-        self._set(
-            st,
-            "Waiting",
-            "Restarted",
-            "the platform restarted while this step ran; running it again",
-        )
-        st.placement = None
-
-    # -- finish and write ------------------------------------------------------------------------
-
-    def _finish(self, statuses: dict[str, StepStatus]) -> None:
-        outcome = progress.run_outcome(self.status.steps)
-        if outcome is None:
-            return
-        phase, reason, message = outcome
-        self.status.phase = "Succeeded" if phase == "Succeeded" else "Failed"
-        self.status.completion_time = self.now
-        self.status.outputs = progress.pipeline_outputs(self.spec, statuses)
-        self._condition("True" if phase == "Succeeded" else "False", reason, message)
-        self.ctl.queue.drop_run(self.key)
-
-    def _fail_run(self, reason: str, message: str) -> None:
-        self.status.phase = "Failed"
-        self.status.start_time = self.status.start_time or self.now
-        self.status.completion_time = self.now
-        self._condition("False", reason, message)
-
-    def _condition(self, status: Any, reason: str, message: str) -> None:
-        cond = Condition(
-            type="Succeeded",
-            status=status,
-            reason=reason,
-            message=message,
-            last_transition_time=self.now,
-        )
-        self.status.conditions = set_condition(self.status.conditions, cond)
-
-    def _set(self, st: StepStatus, phase: Any, reason: str, message: str) -> None:
-        st.phase, st.reason, st.message = phase, reason, message
-
-    def _write(self) -> bool:
-        self.status.observed_generation = self.run.metadata.generation
-        new = self.status.to_dict()
-        if new == self.run.status.to_dict():
-            return True
-        body = dict(self.obj, status=new)
-        try:
-            self.ctl.store.update_status(RESOURCE, body)
-        except (Conflict, NotFound):
-            return False
-        return True
-
-    def _launch(self) -> None:
-        for spec, grant, _ in self.launches:
-            self.ctl.queue.start(spec.id, grant)
-            try:
-                self.ctl.runtime.launch(spec)
-            except Exception as err:
-                self.ctl.on_exit(
-                    WorkloadExit(
-                        spec.id,
-                        None,
-                        None,
-                        "LaunchFailed",
-                        str(err),
-                        self.ctl.clock.now().timestamp(),
-                    )
-                )
