@@ -23,12 +23,16 @@ def test_several_outputs_from_tuple_namedtuple_or_dict() -> None:
 
 def test_small_json_inline_everything_else_by_reference(tmp_path: Path) -> None:
     store = LocalArtifactStore(tmp_path)
-    assert encode_output("x", {"acc": 0.9}, store) == {"name": "x", "value": {"acc": 0.9}}
-    big = encode_output("y", list(range(100_000)), store)
+
+    def artifacts() -> LocalArtifactStore:
+        return store
+
+    assert encode_output("x", {"acc": 0.9}, artifacts) == {"name": "x", "value": {"acc": 0.9}}
+    big = encode_output("y", list(range(100_000)), artifacts)
     assert "artifact" in big and big["artifact"]["format"] == "pickle"
-    odd = encode_output("z", (1, 2), store)  # a tuple is not plain JSON: keep its type
-    assert decode_input(odd, store) == (1, 2)
-    assert decode_input(big, store) == list(range(100_000))
+    odd = encode_output("z", (1, 2), artifacts)  # a tuple is not plain JSON: keep its type
+    assert decode_input(odd, artifacts) == (1, 2)
+    assert decode_input(big, artifacts) == list(range(100_000))
 
 
 def test_identical_artifacts_are_stored_once(tmp_path: Path) -> None:

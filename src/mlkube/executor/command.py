@@ -10,28 +10,31 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from mlkube.executor.values import INLINE_LIMIT
 from mlkube.storage.artifacts import LocalArtifactStore
 
+Artifacts = Callable[[], LocalArtifactStore]
 
-def _as_text(source: dict[str, Any], store: LocalArtifactStore) -> str:
+
+def _as_text(source: dict[str, Any], artifacts: Artifacts) -> str:
     artifact = source.get("artifact")
     if artifact is not None:
-        return str(store.local_path(artifact["uri"]))
+        return str(artifacts().local_path(artifact["uri"]))
     value = source.get("value")
     return value if isinstance(value, str) else json.dumps(value)
 
 
 def run_command(
-    invocation: dict[str, Any], store: LocalArtifactStore
+    invocation: dict[str, Any], artifacts: Artifacts
 ) -> tuple[int, list[dict[str, Any]]]:
     """Run the command to completion; on exit 0 collect the declared outputs it wrote."""
     outputs_dir = Path(invocation["outputsDir"])
     outputs_dir.mkdir(parents=True, exist_ok=True)
-    texts = {name: _as_text(src, store) for name, src in invocation["inputs"].items()}
+    texts = {name: _as_text(src, artifacts) for name, src in invocation["inputs"].items()}
     subs = {f"{{{{inputs.{k}}}}}": v for k, v in texts.items()}
     subs.update({f"{{{{outputs.{n}}}}}": str(outputs_dir / n) for n in invocation["outputs"]})
     argv = [_substitute(a, subs) for a in [*invocation["command"], *invocation.get("args", [])]]
@@ -40,7 +43,7 @@ def run_command(
     code = subprocess.call(argv, env=env)
     if code != 0:
         return code, []
-    return 0, collect_outputs(outputs_dir, invocation["outputs"], store)
+    return 0, collect_outputs(outputs_dir, invocation["outputs"], artifacts())
 
 
 def _substitute(arg: str, subs: dict[str, str]) -> str:

@@ -3,6 +3,10 @@
 The controller writes `invocation.json` (the code to call and its resolved inputs) into the
 attempt's folder and launches `mlkube.executor.step:run` there. We write `result.json`
 (outputs, or the error) atomically, so the controller can trust it even after a crash.
+
+A fresh-process step pays for every import made here, so this module imports only `json`, `os`
+and `sys` up front; the artifact store, the command runner and `traceback` are imported on first
+use (a trivial step then starts in about the time of `python -c pass` plus `json`).
 """
 
 from __future__ import annotations
@@ -10,37 +14,57 @@ from __future__ import annotations
 import json
 import os
 import sys
-import tempfile
-import traceback
-from pathlib import Path
-from typing import Any
 
-from mlkube.executor.command import run_command
 from mlkube.executor.values import decode_input, encode_output
 from mlkube.runtime.local.sourceimport import import_source
-from mlkube.storage.artifacts import LocalArtifactStore
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from mlkube.storage.artifacts import LocalArtifactStore
 
 
 class StepError(Exception):
     """A step broke its contract (e.g. returned the wrong number of outputs)."""
 
 
+class LazyArtifacts:
+    """The artifact store, opened on first use: steps passing small values never need it."""
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+        self._store: LocalArtifactStore | None = None
+
+    def __call__(self) -> LocalArtifactStore:
+        if self._store is None:
+            from mlkube.storage.artifacts import LocalArtifactStore
+
+            self._store = LocalArtifactStore(self.root)
+        return self._store
+
+
 def run(invocation_path: str) -> int:
     """Execute one step attempt; 0 on success, 1 on failure (details in result.json + log)."""
-    invocation = json.loads(Path(invocation_path).read_text())
-    result_path = Path(invocation["resultPath"])
-    store = LocalArtifactStore(invocation["artifactsRoot"])
+    with open(invocation_path) as handle:
+        invocation = json.load(handle)
+    result_path = invocation["resultPath"]
+    artifacts = LazyArtifacts(invocation["artifactsRoot"])
     try:
         if invocation.get("python"):
-            outputs = _run_python(invocation, store)
+            outputs = _run_python(invocation, artifacts)
         else:
-            code, outputs = run_command(invocation, store)
+            from mlkube.executor.command import run_command
+
+            code, outputs = run_command(invocation, artifacts)
             if code != 0:
                 _write(result_path, {"error": {"type": "ExitCode", "message": f"exit code {code}"}})
                 return code
     except MemoryError:
         raise  # the runtime reports this as OOMKilled
     except BaseException as err:
+        import traceback
+
         traceback.print_exc()
         sys.stderr.flush()
         _write(result_path, {"error": {"type": type(err).__name__, "message": str(err)[:2000]}})
@@ -49,18 +73,18 @@ def run(invocation_path: str) -> int:
     return 0
 
 
-def _run_python(invocation: dict[str, Any], store: LocalArtifactStore) -> list[dict[str, Any]]:
+def _run_python(invocation: dict[str, Any], artifacts: LazyArtifacts) -> list[dict[str, Any]]:
     module = import_source(invocation["python"]["module"])
     target: Any = module
     for part in invocation["python"]["function"].split("."):
         target = getattr(target, part)
     func = getattr(target, "__mlkube_fn__", target)
-    kwargs = {name: decode_input(src, store) for name, src in invocation["inputs"].items()}
+    kwargs = {name: decode_input(src, artifacts) for name, src in invocation["inputs"].items()}
     returned = func(**kwargs)
     names: list[str] = invocation["outputs"]
     values = split_outputs(returned, names)
     limit = int(invocation.get("inlineLimit", 64 * 1024))
-    return [encode_output(n, values[n], store, limit=limit) for n in names]
+    return [encode_output(n, values[n], artifacts, limit=limit) for n in names]
 
 
 def split_outputs(returned: Any, names: list[str]) -> dict[str, Any]:
@@ -83,8 +107,10 @@ def split_outputs(returned: Any, names: list[str]) -> dict[str, Any]:
     )
 
 
-def _write(path: Path, body: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as tmp:
-        json.dump(body, tmp)
-    os.replace(tmp.name, path)
+def _write(path: str, body: dict[str, Any]) -> None:
+    """Write JSON atomically: a temporary name in the same folder, then a rename."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w") as handle:
+        json.dump(body, handle)
+    os.replace(tmp, path)

@@ -1,12 +1,22 @@
-"""Small values travel inline as JSON; everything else becomes an artifact."""
+"""Small values travel inline as JSON; everything else becomes an artifact.
+
+Imports only `json` and `math`: the artifact store is reached through a callable so a step that
+passes only small values never imports it (see `mlkube.executor.step`).
+"""
 
 from __future__ import annotations
 
 import json
 import math
-from typing import Any
 
-from mlkube.storage.artifacts import LocalArtifactStore
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+    from mlkube.storage.artifacts import LocalArtifactStore
+
+    Artifacts = Callable[[], LocalArtifactStore]
 
 INLINE_LIMIT = 64 * 1024
 _SCALARS = (str, int, float, bool, type(None))
@@ -26,19 +36,19 @@ def _plain_json(value: Any, depth: int = 0) -> bool:
 
 
 def encode_output(
-    name: str, value: Any, store: LocalArtifactStore, *, limit: int = INLINE_LIMIT
+    name: str, value: Any, artifacts: Artifacts, *, limit: int = INLINE_LIMIT
 ) -> dict[str, Any]:
     """`{name, value}` for small plain JSON, else `{name, artifact}` (pickled, by reference)."""
     if _plain_json(value) and len(json.dumps(value)) <= limit:
         return {"name": name, "value": value}
-    return {"name": name, "artifact": store.put_object(value).to_dict()}
+    return {"name": name, "artifact": artifacts().put_object(value).to_dict()}
 
 
-def decode_input(source: dict[str, Any], store: LocalArtifactStore) -> Any:
+def decode_input(source: dict[str, Any], artifacts: Artifacts) -> Any:
     """The Python value of an input: inline value, unpickled object, or a file's path."""
     artifact = source.get("artifact")
     if artifact is None:
         return source.get("value")
     if artifact.get("format") == "file":
-        return store.local_path(artifact["uri"])
-    return store.load_object(artifact["uri"])
+        return artifacts().local_path(artifact["uri"])
+    return artifacts().load_object(artifact["uri"])

@@ -65,6 +65,7 @@ class PythonTarget:
 
     `module` is a dotted module name or a path to a `.py` file. The function's return value is
     the exit code (None -> 0); an uncaught exception prints its traceback to the log and exits 1.
+    The function sees `sys.argv == [module, *args]`, as under `python -m`.
     """
 
     module: str

@@ -21,6 +21,7 @@ from mlkube.runtime.base import (
     ExitReason,
     GpuDevice,
     NodeInfo,
+    Runtime,
     Usage,
     WorkloadExit,
     WorkloadSpec,
@@ -179,3 +180,8 @@ class FakeRuntime:
         """The spec launched under `id` (`KeyError` if none)."""
         with self._lock:
             return self._specs[id]
+
+
+def _satisfies_protocol(runtime: FakeRuntime) -> Runtime:
+    # Never called: makes mypy check FakeRuntime against the Runtime protocol.
+    return runtime

@@ -168,3 +168,25 @@ def test_run_a_python_pipeline_and_compile_it(up: UpProcess, tmp_path: Path) -> 
     failed = up.cli("run", str(failing))
     assert failed.returncode == 1
     assert "ValueError: bad input data" in failed.stdout
+
+
+def test_logs_follow_streams_until_the_step_ends(up: UpProcess, tmp_path: Path) -> None:
+    script = "for i in 1 2 3 4 5; do echo line $i; sleep 0.2; done"
+    run = {
+        "apiVersion": "mlkube.io/v1alpha1",
+        "kind": "PipelineRun",
+        "metadata": {"name": "chatty"},
+        "spec": {"pipelineSpec": {"steps": [{"name": "talk", "command": ["sh", "-c", script]}]}},
+    }
+    (tmp_path / "run.yaml").write_text(yaml.safe_dump(run))
+    assert up.cli("apply", "-f", str(tmp_path / "run.yaml")).returncode == 0
+
+    def started() -> bool:
+        out = up.cli("get", "pr", "chatty", "-o", "json").stdout
+        steps = json.loads(out).get("status", {}).get("steps", [])
+        return bool(steps) and steps[0]["phase"] in ("Running", "Succeeded")
+
+    wait_for(started, what="the step to start")
+    followed = up.cli("logs", "chatty", "--step", "talk", "-f")
+    assert followed.returncode == 0
+    assert followed.stdout.splitlines() == [f"line {i}" for i in range(1, 6)]

@@ -30,7 +30,7 @@ from collections.abc import Mapping, Sequence
 from typing import NoReturn, cast
 
 from mlkube.runtime.local import protocol
-from mlkube.runtime.local.protocol import LaunchRequest
+from mlkube.runtime.local.protocol import ChildRequest
 from mlkube.runtime.local.target import run_target
 
 __all__ = [
@@ -80,13 +80,15 @@ def spare_main(
         if request is None:
             os._exit(0)  # retired without a request
         _apply_limits(request, inherits_image=request["argv"] is None)
+        _change_environ(request["env_set"], request["env_unset"])
         if request["argv"] is not None:
-            exec_program(request["argv"], request["env"])
-        _become_python_workload(request["env"], request["cwd"], (stdin, stdout, stderr))
+            exec_program(request["argv"])
+        _become_python_workload(request["cwd"], (stdin, stdout, stderr))
         os.close(errpipe)
         errpipe = -1
-        target = request["target"] or []
-        code = run_target(target[0], target[1], target[2:])
+        module, function, *args = request["target"] or []
+        sys.argv = [module, *args]  # as a fresh `python -m entry` would see it
+        code = run_target(module, function, args)
         _finish_python_workload()
     except BaseException as exc:
         if errpipe >= 0:
@@ -107,16 +109,16 @@ def _become_spare(server_pid: int, close_fds: Sequence[int]) -> None:
     set_parent_death_signal(signal.SIGKILL, expected_parent=server_pid)
 
 
-def _read_request(fd: int) -> LaunchRequest | None:
+def _read_request(fd: int) -> ChildRequest | None:
     chunks = []
     while chunk := os.read(fd, 1 << 16):
         chunks.append(chunk)
     os.close(fd)
     data = b"".join(chunks)
-    return cast(LaunchRequest, protocol.decode(data)) if data else None
+    return cast(ChildRequest, protocol.decode(data)) if data else None
 
 
-def _apply_limits(request: LaunchRequest, *, inherits_image: bool) -> None:
+def _apply_limits(request: ChildRequest, *, inherits_image: bool) -> None:
     """Affinity, memory, cwd and log for `request`, in the calling process.
 
     `inherits_image` is True when the target runs in this forked image (warm mode): the
@@ -185,24 +187,21 @@ def _redirect_output(log_path: str) -> None:
     os.close(fd)
 
 
-def exec_program(argv: Sequence[str], env: Mapping[str, str]) -> NoReturn:
-    """Replace this process with `argv` (PATH looked up in `env`); `LaunchError` if it fails."""
+def exec_program(argv: Sequence[str]) -> NoReturn:
+    """Replace this process with `argv` (PATH from `os.environ`); `LaunchError` if it fails."""
     # Python ignores these; ignored dispositions survive exec, so hand back the defaults.
     for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT):
         signal.signal(sig, signal.SIG_DFL)
     try:
-        os.execvpe(argv[0], list(argv), dict(env))
+        os.execvp(argv[0], list(argv))
     except OSError as exc:
         raise LaunchError(f"cannot run {argv[0]!r}: {exc.strerror}") from None
 
 
-def _become_python_workload(
-    env: Mapping[str, str], cwd: str, stdio: tuple[io.TextIOWrapper, ...]
-) -> None:
-    # The interpreter state a fresh `python -m` would give: the workload's environment,
-    # `sys.path[0]` = its working directory, stdio on the log, and only its own atexit
-    # handlers (the server's, inherited by fork, must not run here).
-    _replace_environ(env)
+def _become_python_workload(cwd: str, stdio: tuple[io.TextIOWrapper, ...]) -> None:
+    # The interpreter state a fresh `python -m` would give: `sys.path[0]` = the working
+    # directory, stdio on the log, and only the workload's own atexit handlers (the
+    # server's, inherited by fork, must not run here).
     sys.path.insert(0, cwd)
     sys.stdin, sys.stdout, sys.stderr = stdio
     atexit._clear()
@@ -215,15 +214,10 @@ def _open_stdio() -> tuple[io.TextIOWrapper, io.TextIOWrapper, io.TextIOWrapper]
     return stdin, _line_buffered(1), _line_buffered(2)
 
 
-def _replace_environ(env: Mapping[str, str]) -> None:
-    # Change only what differs: most of the environment is the server's own, and every
-    # `putenv` in a fresh fork costs copy-on-write page faults (clear + update: ~0.4 ms).
-    current = os.environ
-    for name in [n for n in current if n not in env]:
-        del current[name]
-    for name, value in env.items():
-        if current.get(name) != value:
-            current[name] = value
+def _change_environ(env_set: Mapping[str, str], env_unset: Sequence[str]) -> None:
+    for name in env_unset:
+        os.environ.pop(name, None)
+    os.environ.update(env_set)
 
 
 def _line_buffered(fd: int) -> io.TextIOWrapper:

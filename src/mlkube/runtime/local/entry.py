@@ -26,6 +26,7 @@ def main(argv: list[str]) -> int:
     # The log is a file, so stdout would be block-buffered; line buffering lets logs stream.
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     # `-m` put the working directory first on sys.path, as a warm child gets it too.
+    sys.argv = [argv[0], *argv[2:]]
     return run_target(argv[0], argv[1], argv[2:])
 
 

@@ -3,6 +3,7 @@
 Precedence, first match wins:
 
 1. the child reported a set-up failure before its target ran     -> LaunchFailed
+   (unless we had asked it to stop: a stop racing a launch is a stop)
    the fork server died (or the runtime closed) under it           -> Killed
 2. the memory cgroup recorded an OOM kill and the exit is not 0  -> OOMKilled
 3. a Python target exited `MEMORY_ERROR_EXIT_CODE` (MemoryError) -> OOMKilled
@@ -44,7 +45,7 @@ def classify_exit(workload_id: str, facts: ExitFacts) -> WorkloadExit:
     def exit_(reason: ExitReason, message: str) -> WorkloadExit:
         return WorkloadExit(workload_id, code, sig, reason, message, facts.finished_at)
 
-    if facts.launch_error:
+    if facts.launch_error and not facts.stopped:
         code = sig = None
         return exit_("LaunchFailed", facts.launch_error)
     if facts.lost:

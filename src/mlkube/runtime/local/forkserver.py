@@ -27,6 +27,7 @@ backstop for the case where the server itself is SIGKILLed.
 from __future__ import annotations
 
 import gc
+import math
 import os
 import selectors
 import signal
@@ -42,6 +43,9 @@ from mlkube.runtime.local.child import LaunchError, set_parent_death_signal, spa
 from mlkube.runtime.local.sourceimport import import_source, is_source_path, module_name_for_path
 
 __all__ = ["ForkServer", "main"]
+
+
+_SPARE_AFTER_QUIET = 0.003  # seconds without events before the next spare is forked
 
 
 class _Terminated(BaseException):
@@ -78,6 +82,7 @@ class ForkServer:
         self._shutdown = False
         self._spare: _Child | None = None
         self._want_spare = True
+        self._quiet_since = time.monotonic()
         self._image = 0  # bumped by every import that changes what a fork inherits
 
     def serve(self) -> None:
@@ -96,6 +101,9 @@ class ForkServer:
 
     def _serve_once(self) -> bool:
         events = self._selector.select(self._next_timeout())
+        now = time.monotonic()
+        if events:
+            self._quiet_since = now
         for key, _ in events:
             if key.data is None:
                 if not self._read_requests():
@@ -103,7 +111,7 @@ class ForkServer:
             else:
                 self._reap(cast(_Child, key.data))
         self._fire_kills()
-        if not events and self._spare is None and self._want_spare:
+        if self._spare_due() <= now:
             self._make_spare()
         return True
 
@@ -163,35 +171,27 @@ class ForkServer:
                 self._send({"ev": "failed", "id": workload_id, "message": problem})
                 return
         try:
-            child = self._hand_over(request)
+            child = self._take_spare() or self._fork()
         except OSError as exc:
             message = f"cannot start a process: {exc.strerror}"
             self._send({"ev": "failed", "id": workload_id, "message": message})
             return
+        self._want_spare = True
+        child.id = workload_id
+        self._by_id[workload_id] = child
+        # Reply first: the platform's launch() returns while the child reads its request.
         self._send({"ev": "started", "id": workload_id, "pid": child.pid})
-        if self._spare is None:
-            self._make_spare()
+        self._hand_over(child, request)
 
-    def _hand_over(self, request: protocol.LaunchRequest) -> _Child:
-        """Give `request` to the spare (or a new child if there is no usable spare)."""
-        data = protocol.encode(request)
-        for attempt in range(2):
-            child = self._take_spare() if attempt == 0 else None
-            child = child or self._fork()
-            self._want_spare = True
-            try:
+    def _hand_over(self, child: _Child, request: protocol.LaunchRequest) -> None:
+        try:
+            data = protocol.encode(protocol.child_request(request, os.environ))
+            # A child that died waiting (killed from outside) makes this fail; its exit is
+            # then reported like any other, as this workload's.
+            with suppress(OSError):
                 _write_all(child.request_fd, data)
-            except OSError:
-                self._retire(child)  # it died while waiting; it is reaped as a spare
-                if attempt == 1:
-                    raise
-                continue
-            os.close(child.request_fd)
-            child.request_fd = -1
-            child.id = request["id"]
-            self._by_id[child.id] = child
-            return child
-        raise AssertionError("unreachable")
+        finally:
+            self._retire(child)  # EOF: the child has all of it (or nothing, and exits)
 
     def _take_spare(self) -> _Child | None:
         spare, self._spare = self._spare, None
@@ -209,7 +209,8 @@ class ForkServer:
             self._want_spare = False
 
     def _retire(self, spare: _Child) -> None:
-        # EOF on its request pipe tells a spare to exit quietly; it is reaped unreported.
+        # Closes its request pipe: after a request, EOF ends it; without one, EOF tells the
+        # spare to exit quietly, and it is reaped unreported.
         if spare.request_fd >= 0:
             os.close(spare.request_fd)
             spare.request_fd = -1
@@ -289,11 +290,19 @@ class ForkServer:
         deadline = time.monotonic() + grace
         child.kill_at = deadline if child.kill_at is None else min(child.kill_at, deadline)
 
+    def _spare_due(self) -> float:
+        # After a short quiet spell, so that making it neither delays an exit report nor
+        # competes for a CPU with a workload that is just starting. Back-to-back launches
+        # simply fork directly.
+        if self._spare is not None or not self._want_spare:
+            return math.inf
+        return self._quiet_since + _SPARE_AFTER_QUIET
+
     def _next_timeout(self) -> float | None:
-        if self._spare is None and self._want_spare:
-            return 0.0  # make the spare as soon as nothing else is waiting
         deadlines = [c.kill_at for c in self._children.values() if c.kill_at is not None]
-        return max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
+        deadlines.append(self._spare_due())
+        soonest = min(deadlines)
+        return None if soonest == math.inf else max(0.0, soonest - time.monotonic())
 
     def _fire_kills(self) -> None:
         now = time.monotonic()

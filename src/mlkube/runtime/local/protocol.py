@@ -16,11 +16,14 @@ Events (server -> runtime), in the order they happen for each id:
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any, Literal, TypedDict
 
 __all__ = [
+    "ChildRequest",
     "ExitedEvent",
     "LaunchRequest",
+    "child_request",
     "decode",
     "encode",
 ]
@@ -41,6 +44,41 @@ class LaunchRequest(TypedDict):
     # `cgroup.procs` of the workload's memory cgroup, or None for the rlimit fallback.
     cgroup_procs: str | None
     memory_limit: int | None
+
+
+class ChildRequest(TypedDict):
+    """What the fork server hands a spare child: a launch, with the environment as changes
+    to the server's own (which the child already has)."""
+
+    argv: list[str] | None
+    target: list[str] | None
+    env_set: dict[str, str]
+    env_unset: list[str]
+    cwd: str
+    log_path: str
+    cpus: list[int] | None
+    cgroup_procs: str | None
+    memory_limit: int | None
+
+
+def child_request(launch: LaunchRequest, current_env: Mapping[str, str]) -> ChildRequest:
+    """The hand-over message for `launch`, its env expressed as changes to `current_env`.
+
+    Sending only what differs spares the child the copy-on-write page faults of walking and
+    rewriting all of `os.environ` (about 0.4 ms in a fresh fork).
+    """
+    env = launch["env"]
+    return {
+        "argv": launch["argv"],
+        "target": launch["target"],
+        "env_set": {k: v for k, v in env.items() if current_env.get(k) != v},
+        "env_unset": [k for k in current_env if k not in env],
+        "cwd": launch["cwd"],
+        "log_path": launch["log_path"],
+        "cpus": launch["cpus"],
+        "cgroup_procs": launch["cgroup_procs"],
+        "memory_limit": launch["memory_limit"],
+    }
 
 
 class StopRequest(TypedDict):

@@ -5,8 +5,9 @@ Who does what:
 - the calling thread (`launch`): creates the memory cgroup, builds the request (`plan.py`),
   sends it to the fork server and waits for the pid (a round trip of well under a millisecond
   once the server is warm);
-- the fork server (`forkserver.py`, a separate single-threaded process): forks, sets the
-  child up (`child.py`), watches exits through pidfds, enforces stop grace periods;
+- the fork server (`forkserver.py`, a separate single-threaded process): hands the request
+  to a child forked in advance, which sets itself up (`child.py`) and runs the target in
+  place or execs; watches exits through pidfds, enforces stop grace periods;
 - the link thread (`link.py`): owns the server process, reads its events;
 - the exit thread (`dispatch.py`): reads the cgroup's OOM counter and peak, removes the
   cgroup, classifies the exit (`exits.py`) and calls the handler;
@@ -32,7 +33,15 @@ from typing import Any
 
 import psutil
 
-from mlkube.runtime.base import ExitHandler, GpuDevice, NodeInfo, Usage, WorkloadExit, WorkloadSpec
+from mlkube.runtime.base import (
+    ExitHandler,
+    GpuDevice,
+    NodeInfo,
+    Runtime,
+    Usage,
+    WorkloadExit,
+    WorkloadSpec,
+)
 from mlkube.runtime.local.cgroups import MemoryCgroups, cgroup_memory_limit
 from mlkube.runtime.local.dispatch import ExitDispatcher
 from mlkube.runtime.local.exits import ExitFacts, classify_exit
@@ -308,7 +317,9 @@ class LocalRuntime:
     ) -> WorkloadExit:
         peak = max_rss
         if workload.cgroup_dir is not None:
-            peak, facts = self._read_and_remove_cgroup(workload.cgroup_dir, facts, peak)
+            peak, facts = self._read_cgroup(workload.cgroup_dir, facts, peak)
+            # Removal (slow for a memory cgroup) waits until the exit has been delivered.
+            self._exits.submit(lambda: self._remove_cgroup(workload.cgroup_dir))
         self._usage.finish(workload.spec.id, cpu_seconds=cpu_seconds, peak_bytes=peak)
         workload_exit = classify_exit(workload.spec.id, facts)
         with self._changed:
@@ -316,19 +327,19 @@ class LocalRuntime:
             self._changed.notify_all()
         return workload_exit
 
-    def _read_and_remove_cgroup(
-        self, directory: str, facts: ExitFacts, peak: int
-    ) -> tuple[int, ExitFacts]:
+    def _read_cgroup(self, directory: str, facts: ExitFacts, peak: int) -> tuple[int, ExitFacts]:
         try:
             oom = MemoryCgroups.oom_killed(directory, sigkilled=facts.signal == signal.SIGKILL)
             peak = max(peak, MemoryCgroups.peak_bytes(directory) or 0)
             facts = replace(facts, oom_killed=oom)
         except (OSError, ValueError) as exc:
             _log.warning("runtime: cannot read memory cgroup %s: %s", directory, exc)
-        with self._lock:
-            if self._cgroups is not None:
-                self._cgroups.remove(directory)
         return peak, facts
+
+    def _remove_cgroup(self, directory: str | None) -> None:
+        with self._lock:
+            if self._cgroups is not None and directory is not None:
+                self._cgroups.remove(directory)
 
     def _all_done(self) -> bool:
         return all(w.done for w in self._workloads.values())
@@ -344,3 +355,8 @@ def _facts(spec: WorkloadSpec, event: dict[str, Any]) -> ExitFacts:
         python_target=spec.python is not None,
         memory_limit_bytes=spec.memory_limit_bytes,
     )
+
+
+def _satisfies_protocol(runtime: LocalRuntime) -> Runtime:
+    # Never called: makes mypy check LocalRuntime against the Runtime protocol.
+    return runtime

@@ -26,7 +26,6 @@ MEMORY_ERROR_EXIT_CODE = 251
 
 def run_target(module: str, function: str, args: Sequence[str]) -> int:
     """Import `module` (name or `.py` path), call `function(*args)`, return the exit code."""
-    sys.argv = [module, *args]
     try:
         result = getattr(import_source(module), function)(*args)
     except SystemExit as exc:
