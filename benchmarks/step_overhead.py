@@ -1,6 +1,6 @@
 """Per-step overhead of the embedded platform, beside the floor measured in the same run.
 
-Runs a 20-step chain and a 32-way fan-out + join of trivial steps (`mlkube.testing.steps.noop`)
+Runs a 20-step chain and a 32-way fan-out + join of trivial steps (`mlkube.testing.trivial.noop`)
 through the real store (SQLite, every transition written), controllers and local runtime, in
 warm (fork from a pre-imported worker) and fresh-process modes, with caching off. Floors: a
 `fork()` + pipe round trip, and `python -c pass`.
@@ -27,7 +27,7 @@ from mlkube.runtime.local.runtime import LocalRuntime
 from mlkube.storage.layout import DataDir
 from mlkube.store.sqlite import SqliteStore
 
-NOOP = {"module": "mlkube.testing.steps", "function": "noop"}
+NOOP = {"module": "mlkube.testing.trivial", "function": "noop"}
 
 
 def fork_pipe_floor(rounds: int = 300) -> float:

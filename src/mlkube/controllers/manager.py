@@ -86,6 +86,9 @@ class ControllerManager:
         meta = event.object.get("metadata") or {}
         kind = event.object.get("kind")
         if kind == PIPELINE_RUN.kind:
+            if event.type == "MODIFIED" and event.resource_version in self.runs.own_writes:
+                self.runs.own_writes.discard(event.resource_version)
+                return
             self._enqueue_run(f"{meta.get('namespace')}/{meta.get('name')}", 0.0)
         elif kind == NAMESPACE.kind:
             self.queue.add(_NS + str(meta.get("name")))
@@ -131,8 +134,8 @@ class ControllerManager:
             self.queue.done(key)
         if delay is not None:
             self.queue.add_after(key, delay)
-        if prefix + ":" == _RUN:
-            self.queue.add(self._node_key)  # allocations may have changed
+        if prefix + ":" == _RUN and self.nodes.stale():
+            self.queue.add(self._node_key)
 
     def _watch(self, resource: str, rv: int) -> None:
         while not self._stopping.is_set():

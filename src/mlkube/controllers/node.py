@@ -54,9 +54,15 @@ class NodeController:
         self.queue = queue
         self.gpus = gpus
         self.clock = clock
+        self._written_version = -1
+
+    def stale(self) -> bool:
+        """Whether allocations changed since the Node was last written."""
+        return self.queue.version != self._written_version
 
     def reconcile(self, name: str) -> float | None:
         """Create the Node on first sight, then write its status when it changed."""
+        version = self.queue.version
         status = node_status(self.queue, self.gpus)
         try:
             obj = self.store.get(NODE.resource, "", name)
@@ -76,4 +82,5 @@ class NodeController:
         ]
         if status != old:
             self.store.update_status(NODE.resource, dict(obj, status=status.to_dict()))
+        self._written_version = version
         return None

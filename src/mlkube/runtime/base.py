@@ -184,6 +184,12 @@ class Runtime(Protocol):
         """
         ...
 
+    def start(self, spec: WorkloadSpec) -> None:
+        """`launch` without waiting for the process to exist: same idempotence and error
+        reporting, but it returns as soon as the request is handed over. Controllers use it so
+        that starting a step never blocks their loop on a fork."""
+        ...
+
     def stop(self, id: str, *, grace_seconds: float) -> None:
         """SIGTERM the workload's whole process group, SIGKILL it after `grace_seconds`.
 

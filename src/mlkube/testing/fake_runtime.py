@@ -85,6 +85,10 @@ class FakeRuntime:
             self._running.add(spec.id)
             return pid
 
+    def start(self, spec: WorkloadSpec) -> None:
+        """See `Runtime.start`: the same as `launch` here."""
+        self.launch(spec)
+
     def stop(self, id: str, *, grace_seconds: float) -> None:
         """Record the stop; finish as `Killed` now if `finish_on_stop`. Unknown ids: no-op."""
         with self._lock:

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from mlkube.runtime.base import GpuDevice, PythonTarget, WorkloadSpec
-from mlkube.runtime.local.plan import ENTRY_MODULE, launch_request, workload_env
+from mlkube.runtime.local.plan import ENTRY_CODE, launch_request, workload_env
 from mlkube.runtime.local.protocol import child_request, decode, encode
 
 BASE = {"PATH": "/usr/bin", "HOME": "/root", "ROCR_VISIBLE_DEVICES": "0,1", "KEEP": "1"}
@@ -60,7 +60,7 @@ def test_fresh_python_request_execs_the_entry_module():
         cgroup_procs=None,
         python_executable="/venv/bin/python",
     )
-    assert request["argv"] == ["/venv/bin/python", "-m", ENTRY_MODULE, "pkg.mod", "main", "a", "b"]
+    assert request["argv"] == ["/venv/bin/python", "-c", ENTRY_CODE, "pkg.mod", "main", "a", "b"]
     assert request["target"] is None
     assert request["preload"] == []  # a fresh interpreter has nothing warm to preload into
 

@@ -65,6 +65,9 @@ class PipelineRunController:
         self.node = node_capacity(runtime)
         self.gpus: dict[int, GpuDevice] = {g.index: g for g in runtime.node().gpus}
         self.queue = NodeQueue(self.node)
+        # Resource versions this controller wrote: their watch events carry nothing new, so
+        # the manager drops them instead of reconciling the run a second time.
+        self.own_writes: set[int] = set()
         self._exits: dict[str, WorkloadExit] = {}
         self._exits_lock = threading.Lock()
         runtime.set_exit_handler(self.on_exit)

@@ -27,11 +27,13 @@ class NodeQueue:
     running: dict[str, Grant] = field(default_factory=dict)  # by workload id
     wait_reasons: dict[str, str] = field(default_factory=dict)
     never: dict[str, str] = field(default_factory=dict)
+    version: int = 0  # goes up whenever what is held or waiting changes
 
     def enqueue(self, step_key: str, order: tuple[str, ...], request: ResourceRequest) -> None:
         """Queue a ready step (idempotent: keeps its original place in line)."""
         if step_key not in self.waiting and step_key not in self.reserved:
             self.waiting[step_key] = QueuedWork(step_key, order, request)
+            self.version += 1
 
     def schedule(self) -> set[str]:
         """Admit what fits, oldest first; returns the runs that have news (admitted or never)."""
@@ -42,6 +44,7 @@ class NodeQueue:
         for key, grant in result.admitted.items():
             del self.waiting[key]
             self.reserved[key] = grant
+            self.version += 1
         for key, reason in result.never.items():
             del self.waiting[key]
             self.never[key] = reason
@@ -49,6 +52,7 @@ class NodeQueue:
         return {run_of(k) for k in [*result.admitted, *result.never]}
 
     def take_reserved(self, step_key: str) -> Grant | None:
+        self.version += 1
         return self.reserved.pop(step_key, None)
 
     def take_never(self, step_key: str) -> str | None:
@@ -56,9 +60,11 @@ class NodeQueue:
 
     def start(self, workload_id: str, grant: Grant) -> None:
         self.running[workload_id] = grant
+        self.version += 1
 
     def release(self, workload_id: str) -> bool:
         """Free what a finished workload held; True if it held anything."""
+        self.version += 1
         return self.running.pop(workload_id, None) is not None
 
     def drop_run(self, run_key: str) -> None:
@@ -66,6 +72,7 @@ class NodeQueue:
         for table in (self.waiting, self.reserved, self.never):
             for key in [k for k in table if run_of(k) == run_key]:
                 del table[key]
+                self.version += 1
 
     def running_of(self, run_key: str) -> list[str]:
         prefix = run_key + "/"

@@ -48,7 +48,10 @@ class RunPass:
         self.obj = obj
         self.key = f"{run.metadata.namespace}/{run.metadata.name}"
         self.now = ctl.clock.now()
-        self.status = run.status.model_copy(deep=True)
+        # `run` was parsed for this pass alone, so its status is ours to change; the stored
+        # form stays in `obj` for the "did anything change" test (a deep copy costs more
+        # than the rest of the pass).
+        self.status = run.status
         self.launches: list[tuple[WorkloadSpec, Grant, str]] = []
         self.wake: list[float] = []
         self.params: dict[str, Any] = {}
@@ -337,20 +340,21 @@ class RunPass:
     def _write(self) -> bool:
         self.status.observed_generation = self.run.metadata.generation
         new = self.status.to_dict()
-        if new == self.run.status.to_dict():
+        if new == self.obj.get("status"):
             return True
         body = dict(self.obj, status=new)
         try:
-            self.ctl.store.update_status(RESOURCE, body)
+            written = self.ctl.store.update_status(RESOURCE, body)
         except (Conflict, NotFound):
             return False
+        self.ctl.own_writes.add(int(written["metadata"]["resourceVersion"]))
         return True
 
     def _launch(self) -> None:
         for spec, grant, _ in self.launches:
             self.ctl.queue.start(spec.id, grant)
             try:
-                self.ctl.runtime.launch(spec)
+                self.ctl.runtime.start(spec)
             except Exception as err:
                 self.ctl.on_exit(
                     WorkloadExit(

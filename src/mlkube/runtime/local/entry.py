@@ -11,6 +11,7 @@ within a few milliseconds of a bare interpreter's.
 
 from __future__ import annotations
 
+import os
 import sys
 
 from mlkube.runtime.local.target import run_target
@@ -25,7 +26,9 @@ def main(argv: list[str]) -> int:
         return 2
     # The log is a file, so stdout would be block-buffered; line buffering lets logs stream.
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
-    # `-m` put the working directory first on sys.path, as a warm child gets it too.
+    # `-c` put the working directory first on sys.path as "", a warm child gets it as a path.
+    if sys.path and sys.path[0] == "":
+        sys.path[0] = os.getcwd()
     sys.argv = [argv[0], *argv[2:]]
     return run_target(argv[0], argv[1], argv[2:])
 

@@ -147,6 +147,16 @@ class LocalRuntime:
             workload.started.wait(_REPLY_TIMEOUT)
         return workload.pid
 
+    def start(self, spec: WorkloadSpec) -> None:
+        """See `Runtime.start`: hands the request to the fork server and returns."""
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("LocalRuntime is closed")
+            if spec.id in self._workloads:
+                return
+            workload = self._workloads[spec.id] = _Workload(spec)
+        self._start(workload)
+
     def stop(self, id: str, *, grace_seconds: float) -> None:
         """See `Runtime.stop`. Waits only while the workload's own launch is in flight."""
         with self._lock:
