@@ -151,6 +151,23 @@ def test_run_a_python_pipeline_and_compile_it(up: UpProcess, tmp_path: Path) -> 
     manifest = yaml.safe_load(up.cli("compile", str(source)).stdout)
     assert manifest["kind"] == "Pipeline"
     assert [s["name"] for s in manifest["spec"]["steps"]] == ["square", "square-2", "total"]
+    # The compiled manifest is a real Pipeline: apply it and run it by reference.
+    assert up.cli("compile", str(source), "-o", str(tmp_path / "squares.yaml")).returncode == 0
+    assert up.cli("apply", "-f", str(tmp_path / "squares.yaml")).returncode == 0
+    by_ref = {
+        "apiVersion": "mlkube.io/v1alpha1",
+        "kind": "PipelineRun",
+        "metadata": {"name": "squares-by-ref"},
+        "spec": {"pipelineRef": {"name": "squares"}, "params": [{"name": "y", "value": 10}]},
+    }
+    (tmp_path / "run.yaml").write_text(yaml.safe_dump(by_ref))
+    assert up.cli("apply", "-f", str(tmp_path / "run.yaml")).returncode == 0
+
+    def outputs() -> list[dict[str, object]]:
+        got = json.loads(up.cli("get", "pr", "squares-by-ref", "-o", "json").stdout)
+        return got.get("status", {}).get("outputs") or []
+
+    assert wait_for(outputs, what="the run by reference")[0]["value"] == 109  # 3*3 + 10*10
     failing = tmp_path / "failing.py"
     failing.write_text(
         textwrap.dedent("""
