@@ -43,6 +43,15 @@ def wait_finished(
     return result
 
 
+def process_alive(pid: int) -> bool:
+    """True while `pid` exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().split()[2] != "Z"
+    except FileNotFoundError:
+        return False
+
+
 def step_of(run: dict[str, Any], name: str) -> dict[str, Any]:
     return next(s for s in run["status"]["steps"] if s["name"] == name)
 

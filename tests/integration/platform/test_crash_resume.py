@@ -6,20 +6,13 @@ from pathlib import Path
 
 from tests.integration.platform.conftest import (
     UpProcess,
+    process_alive,
     py,
     run_body,
     step_of,
     wait_finished,
     wait_for,
 )
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().split()[2] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 def test_kill9_mid_run_resumes_without_rerunning_finished_steps(
@@ -65,7 +58,7 @@ def test_kill9_mid_run_resumes_without_rerunning_finished_steps(
 
     up.kill9()
     # The step's process dies with the platform instead of running on untracked.
-    wait_for(lambda: not _alive(pid), timeout=10, what="the orphaned step to die")
+    wait_for(lambda: not process_alive(pid), timeout=10, what="the orphaned step to die")
 
     # Shorten the nap for the second attempt: the same run continues on restart.
     marker.unlink()

@@ -12,7 +12,14 @@ from mlkube.runtime.base import GpuDevice
 from mlkube.runtime.local.runtime import LocalRuntime
 from mlkube.sdk.client import Client
 from mlkube.server.embedded import EmbeddedPlatform
-from tests.integration.platform.conftest import py, run_body, step_of, wait_finished, wait_for
+from tests.integration.platform.conftest import (
+    process_alive,
+    py,
+    run_body,
+    step_of,
+    wait_finished,
+    wait_for,
+)
 
 
 def test_values_and_artifacts_flow_between_processes(client: Client) -> None:
@@ -146,7 +153,7 @@ def test_delete_cancels_running_steps(client: Client, tmp_path: Path) -> None:
     )
     pid = int(wait_for(lambda: marker.exists() and marker.read_text(), what="the step to start"))
     client.delete("pipelineruns", "cancel")
-    wait_for(lambda: not _alive(pid), timeout=15, what="the step process to end")
+    wait_for(lambda: not process_alive(pid), timeout=15, what="the step process to end")
 
     def gone() -> bool:
         try:
@@ -202,11 +209,3 @@ def test_gpus_from_a_fake_device_list_reach_the_step(tmp_path: Path) -> None:
             assert step_of(run, "none")["outputs"][0]["value"] == ""
     finally:
         plat.stop()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().split()[2] != "Z"
-    except FileNotFoundError:
-        return False
