@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from mlkube.api.errors import NotFound
+from mlkube.api.errors import Conflict, NotFound
 from mlkube.runtime.base import GpuDevice
+from mlkube.testing.clock import FakeClock
+from mlkube.testing.memory_store import MemoryStore
 from tests.unit.controllers.harness import RUNS, Bench, py
 
 
@@ -302,3 +306,31 @@ def test_the_node_reports_capacity_and_what_is_allocated(tmp_path: Path) -> None
     bench.complete(bench.running()[0])
     status = bench.store.get("nodes", "", "fake-node")["status"]
     assert status["allocated"] == {"cpu": "0", "memory": "0", "nvidia.com/gpu": "0"}
+
+
+class ConflictingStore(MemoryStore):
+    """A store where someone else writes first, once, when armed (a real race, replayed)."""
+
+    armed = False
+
+    def update_status(self, resource: str, obj: Mapping[str, Any]) -> dict[str, Any]:
+        if self.armed:
+            self.armed = False
+            raise Conflict("the object has been modified", kind="PipelineRun")
+        return super().update_status(resource, obj)
+
+
+def test_an_exit_survives_a_write_conflict(tmp_path: Path) -> None:
+    clock = FakeClock()
+    store = ConflictingStore(clock=clock)
+    store.create(
+        "namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}}
+    )
+    bench = Bench(tmp_path, store=store, clock=clock)
+    bench.submit([py("a", retries={"limit": 0})])
+    (wid,) = bench.running()
+    store.armed = True
+    bench.fail(wid, "real failure")  # the first write of this failure conflicts
+    step = bench.step("a")
+    assert (step["phase"], step["reason"], step["attempts"]) == ("Failed", "Error", 1)
+    assert step["message"] == "RuntimeError: real failure"

@@ -80,6 +80,11 @@ class PipelineRunController:
             self._exits[exit_.id] = exit_
         self.enqueue(run_key_of(exit_.id), 0.0)
 
+    def restore_exit(self, exit_: WorkloadExit) -> None:
+        """Put back an exit whose processing could not be recorded (a write conflict)."""
+        with self._exits_lock:
+            self._exits.setdefault(exit_.id, exit_)
+
     def pop_exit(self, workload_id: str) -> WorkloadExit | None:
         with self._exits_lock:
             return self._exits.pop(workload_id, None)

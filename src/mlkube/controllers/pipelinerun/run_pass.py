@@ -53,6 +53,7 @@ class RunPass:
         # than the rest of the pass).
         self.status = run.status
         self.launches: list[tuple[WorkloadSpec, Grant, str]] = []
+        self.consumed_exits: list[WorkloadExit] = []
         self.wake: list[float] = []
         self.params: dict[str, Any] = {}
 
@@ -71,8 +72,11 @@ class RunPass:
             self._admit(statuses)
             self._finish(statuses)
         if not self._write():
+            # Nothing was recorded: hand back what this pass took, for the next one.
             for _, grant, step_key in self.launches:
                 self.ctl.queue.reserved[step_key] = grant
+            for exit_ in self.consumed_exits:
+                self.ctl.restore_exit(exit_)
             return 0.0
         self._launch()
         return min(self.wake) if self.wake else None
@@ -82,11 +86,9 @@ class RunPass:
     def _start(self) -> bool:
         status = self.status
         if status.pipeline_spec is None:
-            spec, problem = self._resolve_pipeline()
+            spec, reason, problem = self._resolve_pipeline()
             if spec is None:
-                self._fail_run(
-                    "PipelineNotFound" if "not found" in problem else "InvalidParams", problem
-                )
+                self._fail_run(reason, problem)
                 return False
             status.pipeline_spec = spec
             status.params = self._params_with_defaults(spec)
@@ -97,7 +99,8 @@ class RunPass:
         self.params = {p.name: p.value for p in status.params}
         return True
 
-    def _resolve_pipeline(self) -> tuple[PipelineSpec | None, str]:
+    def _resolve_pipeline(self) -> tuple[PipelineSpec | None, str, str]:
+        """The spec to run, or None with a reason and a message."""
         spec = self.run.spec.pipeline_spec
         if spec is None:
             assert self.run.spec.pipeline_ref is not None
@@ -107,15 +110,14 @@ class RunPass:
                     PIPELINE.resource, self.run.metadata.namespace or "", ref
                 )
             except NotFound:
-                return (
-                    None,
-                    f'pipeline "{ref}" not found in namespace {self.run.metadata.namespace}',
-                )
+                namespace = self.run.metadata.namespace
+                return None, "PipelineNotFound", f'pipeline "{ref}" not found in {namespace}'
+
             spec = Pipeline.model_validate(stored).spec
             causes = param_causes(spec, self.run.spec, field="spec.params")
             if causes:
-                return None, "; ".join(f"{c.field}: {c.message}" for c in causes)
-        return spec, ""
+                return None, "InvalidParams", "; ".join(f"{c.field}: {c.message}" for c in causes)
+        return spec, "", ""
 
     def _params_with_defaults(self, spec: PipelineSpec) -> list[ParamValue]:
         given = {p.name: p.value for p in self.run.spec.params}
@@ -225,6 +227,7 @@ class RunPass:
         wid = attempt.workload_id
         exit_ = self.ctl.pop_exit(wid)
         if exit_ is not None:
+            self.consumed_exits.append(exit_)
             self._exited(step, st, attempt, exit_)
             return
         if wid not in self.ctl.queue.running:
