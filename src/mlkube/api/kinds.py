@@ -15,6 +15,7 @@ from mlkube.api.namespace import Namespace
 from mlkube.api.node import Node
 from mlkube.api.pipeline import Pipeline, PipelineSpec
 from mlkube.api.pipelinerun import PipelineRun, PipelineRunSpec
+from mlkube.api.rbac import RBAC_GROUP, ClusterRoleBinding, RoleBinding
 from mlkube.api.validation import causes_from_validation_error, name_causes, pipeline_causes
 
 
@@ -96,7 +97,27 @@ PIPELINE_RUN = Kind(
     _run_checks,
 )
 NODE = Kind("", "v1", "Node", "nodes", "node", ("no",), False, Node)
-KINDS: tuple[Kind, ...] = (NAMESPACE, NODE, PIPELINE, PIPELINE_RUN)
+ROLE_BINDING = Kind(
+    RBAC_GROUP, "v1", "RoleBinding", "rolebindings", "rolebinding", (), True, RoleBinding
+)
+CLUSTER_ROLE_BINDING = Kind(
+    RBAC_GROUP,
+    "v1",
+    "ClusterRoleBinding",
+    "clusterrolebindings",
+    "clusterrolebinding",
+    (),
+    False,
+    ClusterRoleBinding,
+)
+KINDS: tuple[Kind, ...] = (
+    NAMESPACE,
+    NODE,
+    PIPELINE,
+    PIPELINE_RUN,
+    ROLE_BINDING,
+    CLUSTER_ROLE_BINDING,
+)
 
 
 def lookup(name: str) -> Kind:

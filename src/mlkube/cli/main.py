@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from mlkube.cli import pipelines, resources, up
+from mlkube.cli import pipelines, resources, tokens, up
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -27,6 +27,7 @@ for command in (
     resources.logs,
     pipelines.run,
     pipelines.compile_,
+    tokens.token,
 ):
     cli.add_command(command)
 

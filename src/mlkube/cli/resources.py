@@ -69,18 +69,74 @@ def apply(files: tuple[str, ...], namespace: str | None, config_path: str | None
 @click.command()
 @click.argument("kind")
 @click.argument("name")
+@click.option(
+    "--clusterrole", default=None, help="Role to grant: view, edit, admin, cluster-admin."
+)
+@click.option("--user", "users", multiple=True, help="User to grant the role to (repeatable).")
+@click.option(
+    "--serviceaccount",
+    "accounts",
+    multiple=True,
+    help="Service account NAMESPACE:NAME to grant the role to (repeatable).",
+)
+@namespace_option
 @config_option
 @handle_errors
-def create(kind: str, name: str, config_path: str | None) -> None:
-    """Create a resource by name; today: `mlkube create namespace NAME`."""
+def create(
+    kind: str,
+    name: str,
+    clusterrole: str | None,
+    users: tuple[str, ...],
+    accounts: tuple[str, ...],
+    namespace: str | None,
+    config_path: str | None,
+) -> None:
+    """Create a namespace or a role binding by name, as kubectl does.
+
+    \b
+      mlkube create namespace team-a
+      mlkube create rolebinding alice-edit --clusterrole edit --user alice -n team-a
+      mlkube create clusterrolebinding ops --clusterrole cluster-admin --user carol
+    """
     k = lookup(kind)
-    if k.kind != "Namespace":
-        raise click.UsageError(
-            "only `create namespace NAME` is supported; use `apply -f` for others"
-        )
     client = client_for(config_path)
-    client.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
-    out.print(f"namespace/{name} created", highlight=False)
+    if k.kind == "Namespace":
+        body: dict[str, Any] = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+    elif k.kind in ("RoleBinding", "ClusterRoleBinding"):
+        body = binding_body(k, name, clusterrole, users, accounts)
+        if k.namespaced:
+            body["metadata"]["namespace"] = ns_for(client, namespace)
+    else:
+        raise click.UsageError(
+            "create takes namespace, rolebinding or clusterrolebinding; use `apply -f` for others"
+        )
+    client.create(body)
+    out.print(f"{ref(k, name)} created", highlight=False)
+
+
+def binding_body(
+    kind: Kind, name: str, role: str | None, users: tuple[str, ...], accounts: tuple[str, ...]
+) -> dict[str, Any]:
+    """A RoleBinding or ClusterRoleBinding manifest from kubectl-style flags."""
+    if not role:
+        raise click.UsageError("--clusterrole is required (view, edit, admin or cluster-admin)")
+    subjects: list[dict[str, str]] = [{"kind": "User", "name": u} for u in users]
+    for account in accounts:
+        ns, sep, sa = account.partition(":")
+        if not sep or not ns or not sa:
+            raise click.BadParameter(
+                f"{account!r} is not NAMESPACE:NAME", param_hint="--serviceaccount"
+            )
+        subjects.append({"kind": "ServiceAccount", "name": sa, "namespace": ns})
+    if not subjects:
+        raise click.UsageError("name at least one --user or --serviceaccount")
+    return {
+        "apiVersion": kind.api_version,
+        "kind": kind.kind,
+        "metadata": {"name": name},
+        "roleRef": {"apiGroup": kind.group, "kind": "ClusterRole", "name": role},
+        "subjects": subjects,
+    }
 
 
 @click.command()

@@ -18,7 +18,14 @@ from mlkube.api.clock import Clock, SystemClock
 from mlkube.api.errors import ServiceUnavailable
 from mlkube.server import discovery, logs, reads, writes
 from mlkube.server.auth import BearerAuth
-from mlkube.server.context import Admission, ApiContext, Authenticator, LogSource
+from mlkube.server.context import (
+    Admission,
+    ApiContext,
+    Audit,
+    Authenticator,
+    Authorizer,
+    LogSource,
+)
 from mlkube.server.errors import (
     any_error_response,
     handle_exception,
@@ -54,14 +61,18 @@ def create_app(
     admission: Sequence[Admission] = (),
     log_source: LogSource | None = None,
     clock: Clock | None = None,
+    authorizer: Authorizer | None = None,
+    audit: Audit | None = None,
 ) -> Starlette:
     """The API server as an ASGI app, serving every kind in `mlkube.api.kinds.KINDS`.
 
     `authenticator` maps a bearer token to a user (None → 401); `admission` checks run on
     create and update of main resources (any cause → 422); `log_source` finds step log files
     (None → logs are 404); `clock` (default: the system clock) times watch timeouts.
+    `authorizer` checks each request's user, verb and resource (None: every signed-in user may
+    do everything); `audit` records every resource request with its answer.
     """
-    ctx = ApiContext(store, tuple(admission), log_source, clock or SystemClock())
+    ctx = ApiContext(store, tuple(admission), log_source, clock or SystemClock(), authorizer, audit)
 
     async def resources(request: Request) -> Response:
         return await dispatch(ctx, request)
@@ -79,6 +90,9 @@ def create_app(
 
 async def dispatch(ctx: ApiContext, request: Request) -> Response:
     """Route a resource request to its handler; every failure becomes a `Status` response."""
+    user = str(request.scope.get("state", {}).get("user", ""))
+    target: ResourcePath | None = None
+    verb: str | None = None
     try:
         target = parse_resource_path(request.scope["path"])
         if target is None:
@@ -86,9 +100,35 @@ async def dispatch(ctx: ApiContext, request: Request) -> Response:
         verb = verb_for(target, request.method)
         if verb is None:
             raise method_not_allowed(request.method)
-        return await HANDLERS[(target.subresource, verb)](ctx, request, target)
+        if verb == "list" and request.query_params.get("watch") in ("true", "1"):
+            verb = "watch"
+        if ctx.authorizer is not None:
+            ctx.authorizer(user, verb, target)
+        response = await HANDLERS[(target.subresource, "list" if verb == "watch" else verb)](
+            ctx, request, target
+        )
     except Exception as err:
-        return any_error_response(err)
+        response = any_error_response(err)
+    if ctx.audit is not None:
+        ctx.audit(audit_record(user, request, target, verb, response.status_code))
+    return response
+
+
+def audit_record(
+    user: str, request: Request, target: ResourcePath | None, verb: str | None, code: int
+) -> dict[str, object]:
+    """What the audit log keeps of one request."""
+    return {
+        "user": user,
+        "verb": verb or request.method.lower(),
+        "resource": target.kind.resource if target else None,
+        "subresource": target.subresource if target else None,
+        "namespace": target.namespace if target else None,
+        "name": target.name if target else None,
+        "path": request.url.path,
+        "code": code,
+        "decision": "forbid" if code == 403 else "allow",
+    }
 
 
 def probe_routes(ctx: ApiContext) -> list[Route]:

@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from mlkube.api.clock import Clock, SystemClock
 from mlkube.api.errors import Cause, Invalid
 from mlkube.api.kinds import Kind
 from mlkube.api.meta import Model
+from mlkube.server.routing import ResourcePath
 from mlkube.store.base import ResourceStore
 
 Operation = Literal["CREATE", "UPDATE"]
@@ -26,6 +27,12 @@ latest), or None when there is none."""
 Authenticator = Callable[[str], str | None]
 """A bearer token → the user it belongs to, or None for an unknown token."""
 
+Authorizer = Callable[[str, str, ResourcePath], None]
+"""`(user, verb, target)` → returns if allowed, raises `Forbidden` if not."""
+
+Audit = Callable[[dict[str, Any]], None]
+"""Records one request (user, verb, resource, namespace, name, code)."""
+
 
 @dataclass(frozen=True)
 class ApiContext:
@@ -35,6 +42,8 @@ class ApiContext:
     admission: Sequence[Admission] = ()
     log_source: LogSource | None = None
     clock: Clock = field(default_factory=SystemClock)
+    authorizer: Authorizer | None = None
+    audit: Audit | None = None
 
     def admit(self, kind: Kind, model: Model, operation: Operation) -> None:
         """Run every admission check; raise `Invalid` with all their causes, if any."""

@@ -23,7 +23,7 @@ import uvicorn
 
 from mlkube.api.clock import Clock, SystemClock
 from mlkube.api.errors import AlreadyExists
-from mlkube.api.kinds import NAMESPACE
+from mlkube.api.kinds import CLUSTER_ROLE_BINDING, NAMESPACE
 from mlkube.api.namespace import DEFAULT_NAMESPACE
 from mlkube.controllers.admission import capacity_check
 from mlkube.controllers.manager import ControllerManager
@@ -32,7 +32,9 @@ from mlkube.controllers.pipelinerun.controller import node_capacity
 from mlkube.runtime.base import Runtime
 from mlkube.runtime.local.runtime import LocalRuntime
 from mlkube.server.app import create_app
+from mlkube.server.audit import AuditLog
 from mlkube.server.auth import TokenFile, generate_token
+from mlkube.server.authz import RbacAuthorizer
 from mlkube.storage.layout import DataDir
 from mlkube.store.sqlite import SqliteStore
 
@@ -91,12 +93,16 @@ class EmbeddedPlatform:
         self.manager = ControllerManager(self.store, self.runtime, data=self.data, clock=self.clock)
         self.manager.start()
         self.admin_token()
+        self._ensure_admin_binding()
+        self.audit = AuditLog(self.data.root / "audit.log", clock=self.clock)
         self.app = create_app(
             store=self.store,
             authenticator=TokenFile(self.token_file).authenticate,
             admission=[capacity_check(node_capacity(self.runtime))],
             log_source=self.log_path,
             clock=self.clock,
+            authorizer=RbacAuthorizer(self.store),
+            audit=self.audit,
         )
 
     def start(self) -> None:
@@ -132,6 +138,8 @@ class EmbeddedPlatform:
             self.runtime.close()
         if hasattr(self, "store"):
             self.store.close()
+        if hasattr(self, "audit"):
+            self.audit.close()
 
     def log_path(self, namespace: str, run: str, step: str, attempt: int | None) -> Path | None:
         """The log file of a step attempt (the latest when `attempt` is None)."""
@@ -176,6 +184,22 @@ class EmbeddedPlatform:
     def _serve(self) -> None:
         assert self._server is not None and self._socket is not None
         self._server.run(sockets=[self._socket])
+
+    def _ensure_admin_binding(self) -> None:
+        """The admin user is a cluster admin (a binding it could delete, as in Kubernetes)."""
+        body = {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRoleBinding",
+            "metadata": {"name": "mlkube-admin"},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": "cluster-admin",
+            },
+            "subjects": [{"kind": "User", "name": ADMIN_USER}],
+        }
+        with contextlib.suppress(AlreadyExists):
+            self.store.create(CLUSTER_ROLE_BINDING.resource, body)
 
     def _ensure_default_namespace(self) -> None:
         body = {

@@ -207,3 +207,33 @@ def test_logs_follow_streams_until_the_step_ends(up: UpProcess, tmp_path: Path) 
     followed = up.cli("logs", "chatty", "--step", "talk", "-f")
     assert followed.returncode == 0
     assert followed.stdout.splitlines() == [f"line {i}" for i in range(1, 6)]
+
+
+def test_tokens_and_role_bindings_from_the_cli(up: UpProcess, tmp_path: Path) -> None:
+    assert up.cli("create", "namespace", "team-a").returncode == 0
+    assert up.cli("create", "namespace", "team-b").returncode == 0
+    granted = up.cli(
+        "create",
+        "rolebinding",
+        "alice-edit",
+        "--clusterrole",
+        "edit",
+        "--user",
+        "alice",
+        "-n",
+        "team-a",
+    )
+    assert granted.stdout == "rolebinding.rbac.authorization.k8s.io/alice-edit created\n"
+    alice_config = tmp_path / "alice.config"
+    minted = up.cli("token", "create", "alice", "--write-config", str(alice_config), "-n", "team-a")
+    assert minted.returncode == 0, minted.stderr
+    assert stat.S_IMODE(os.stat(alice_config).st_mode) == 0o600
+    as_alice = ["--config", str(alice_config)]
+    assert up.cli("get", "pipelineruns", *as_alice).stderr.startswith("No resources found")
+    refused = up.cli("get", "pipelineruns", "-n", "team-b", *as_alice)
+    assert refused.returncode == 1
+    assert refused.stderr.startswith(
+        "Error from server (Forbidden): pipelineruns.mlkube.io is forbidden"
+    )
+    bad_role = up.cli("create", "rolebinding", "x", "--clusterrole", "root", "--user", "eve")
+    assert bad_role.returncode == 1 and "unknown role 'root'" in bad_role.stderr

@@ -6,15 +6,14 @@ from mlkube.server.discovery import api_group_list, api_resource_list, groups, v
 
 
 def test_groups() -> None:
-    assert groups() == {"mlkube.io": ["v1alpha1"]}
+    assert groups() == {"mlkube.io": ["v1alpha1"], "rbac.authorization.k8s.io": ["v1"]}
     listed = api_group_list()["groups"]
-    assert listed == [
-        {
-            "name": "mlkube.io",
-            "versions": [{"groupVersion": "mlkube.io/v1alpha1", "version": "v1alpha1"}],
-            "preferredVersion": {"groupVersion": "mlkube.io/v1alpha1", "version": "v1alpha1"},
-        }
-    ]
+    assert listed[0] == {
+        "name": "mlkube.io",
+        "versions": [{"groupVersion": "mlkube.io/v1alpha1", "version": "v1alpha1"}],
+        "preferredVersion": {"groupVersion": "mlkube.io/v1alpha1", "version": "v1alpha1"},
+    }
+    assert listed[1]["name"] == "rbac.authorization.k8s.io"
 
 
 def test_resources_with_subresources() -> None:
