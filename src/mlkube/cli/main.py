@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from mlkube.cli import pipelines, resources, tokens, up
+from mlkube.cli import pipelines, resources, tokens, up, usage
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -28,6 +28,7 @@ for command in (
     pipelines.run,
     pipelines.compile_,
     tokens.token,
+    usage.usage,
 ):
     cli.add_command(command)
 

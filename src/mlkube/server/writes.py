@@ -19,6 +19,7 @@ from starlette.responses import JSONResponse
 
 from mlkube.api.errors import BadRequest, Cause, Conflict, Forbidden, NotFound, UnsupportedMediaType
 from mlkube.api.kinds import NAMESPACE, Kind
+from mlkube.api.meta import CREATED_BY
 from mlkube.controllers.namespace import FINALIZER as NAMESPACE_FINALIZER
 from mlkube.server.body import read_body
 from mlkube.server.context import ApiContext
@@ -49,9 +50,20 @@ async def create(ctx: ApiContext, request: Request, target: ResourcePath) -> JSO
     model, stored = validated(kind, obj)
     ctx.admit(kind, model, "CREATE")
     keep_namespace_finalizer(kind, stored)
+    record_creator(stored, request)
     if parse_dry_run(request.query_params):
         return JSONResponse(stored, status_code=201)
     return JSONResponse(ctx.store.create(kind.resource, stored), status_code=201)
+
+
+def record_creator(stored: dict[str, Any], request: Request) -> None:
+    """Stamp who created the object (what usage is charged to); a client cannot choose it."""
+    user = request.scope.get("state", {}).get("user")
+    annotations = stored["metadata"].setdefault("annotations", {})
+    if user:
+        annotations[CREATED_BY] = str(user)
+    else:
+        annotations.pop(CREATED_BY, None)
 
 
 def keep_namespace_finalizer(kind: Kind, stored: dict[str, Any]) -> None:

@@ -59,8 +59,11 @@ def audit_lines(platform: EmbeddedPlatform) -> list[dict[str, object]]:
 
 def test_a_team_token_cannot_touch_another_team(team: Team, platform: EmbeddedPlatform) -> None:
     alice = team.user("alice")
-    created = alice.create(run_body("mine", [py("a", "noop")], namespace="team-a"))
+    body = run_body("mine", [py("a", "noop")], namespace="team-a")
+    body["metadata"]["annotations"] = {"mlkube.io/created-by": "bob"}  # cannot be spoofed
+    created = alice.create(body)
     assert created["metadata"]["namespace"] == "team-a"
+    assert created["metadata"]["annotations"]["mlkube.io/created-by"] == "alice"
     assert [r["metadata"]["name"] for r in alice.list("pipelineruns", namespace="team-a")] == [
         "mine"
     ]
