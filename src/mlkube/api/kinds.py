@@ -15,6 +15,7 @@ from mlkube.api.namespace import Namespace
 from mlkube.api.node import Node
 from mlkube.api.pipeline import Pipeline, PipelineSpec
 from mlkube.api.pipelinerun import PipelineRun, PipelineRunSpec
+from mlkube.api.queueing import ClusterQueue, PriorityClass, ResourceFlavor
 from mlkube.api.rbac import RBAC_GROUP, ClusterRoleBinding, RoleBinding
 from mlkube.api.validation import causes_from_validation_error, name_causes, pipeline_causes
 
@@ -110,6 +111,36 @@ CLUSTER_ROLE_BINDING = Kind(
     False,
     ClusterRoleBinding,
 )
+RESOURCE_FLAVOR = Kind(
+    API_GROUP,
+    API_VERSION,
+    "ResourceFlavor",
+    "resourceflavors",
+    "resourceflavor",
+    ("rf",),
+    False,
+    ResourceFlavor,
+)
+CLUSTER_QUEUE = Kind(
+    API_GROUP,
+    API_VERSION,
+    "ClusterQueue",
+    "clusterqueues",
+    "clusterqueue",
+    ("cq",),
+    False,
+    ClusterQueue,
+)
+PRIORITY_CLASS = Kind(
+    "scheduling.k8s.io",
+    "v1",
+    "PriorityClass",
+    "priorityclasses",
+    "priorityclass",
+    ("pc",),
+    False,
+    PriorityClass,
+)
 KINDS: tuple[Kind, ...] = (
     NAMESPACE,
     NODE,
@@ -117,6 +148,9 @@ KINDS: tuple[Kind, ...] = (
     PIPELINE_RUN,
     ROLE_BINDING,
     CLUSTER_ROLE_BINDING,
+    RESOURCE_FLAVOR,
+    CLUSTER_QUEUE,
+    PRIORITY_CLASS,
 )
 
 

@@ -26,6 +26,7 @@ class PipelineRunSpec(Model):
     pipeline_spec: PipelineSpec | None = Field(default=None, alias="pipelineSpec")
     params: list[ParamValue] = Field(default_factory=list)
     cache: bool = Field(default=True, description="false: run every step even if cached")
+    priority_class_name: str | None = Field(default=None, alias="priorityClassName")
 
     @model_validator(mode="after")
     def _ref_or_spec(self) -> PipelineRunSpec:
@@ -108,6 +109,8 @@ class PipelineRunStatus(Model):
     steps: list[StepStatus] = Field(default_factory=list)
     outputs: list[OutputValue] = Field(default_factory=list)
     observed_generation: int | None = Field(default=None, alias="observedGeneration")
+    priority: int | None = None
+    queue: str | None = None
 
     def step(self, name: str) -> StepStatus | None:
         return next((s for s in self.steps if s.name == name), None)

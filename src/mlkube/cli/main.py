@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from mlkube.cli import pipelines, resources, tokens, up, usage
+from mlkube.cli import pipelines, resources, tokens, up, usage, why
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -29,6 +29,7 @@ for command in (
     pipelines.compile_,
     tokens.token,
     usage.usage,
+    why.why,
 ):
     cli.add_command(command)
 

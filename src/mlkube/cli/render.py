@@ -70,6 +70,46 @@ def _namespace_row(obj: dict[str, Any], now: datetime | None) -> list[str]:
     return [obj["metadata"]["name"], phase, age(obj["metadata"].get("creationTimestamp"), now=now)]
 
 
+def _generic_row(obj: dict[str, Any], now: datetime | None) -> list[str]:
+    return [obj["metadata"]["name"], age(obj["metadata"].get("creationTimestamp"), now=now)]
+
+
+def _queue_row(obj: dict[str, Any], now: datetime | None) -> list[str]:
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    usage = "; ".join(
+        f"{f['name']}: " + ",".join(f"{k}={v}" for k, v in (f.get("resources") or {}).items())
+        for f in status.get("flavorsUsage") or []
+    )
+    return [
+        obj["metadata"]["name"],
+        spec.get("cohort") or "-",
+        ",".join(spec.get("namespaces") or []),
+        str(status.get("admittedWorkloads", 0)),
+        str(status.get("pendingWorkloads", 0)),
+        usage or "-",
+        age(obj["metadata"].get("creationTimestamp"), now=now),
+    ]
+
+
+def _binding_row(obj: dict[str, Any], now: datetime | None) -> list[str]:
+    subjects = ",".join(f"{s.get('kind')}/{s.get('name')}" for s in obj.get("subjects") or [])
+    return [
+        obj["metadata"]["name"],
+        (obj.get("roleRef") or {}).get("name", ""),
+        subjects,
+        age(obj["metadata"].get("creationTimestamp"), now=now),
+    ]
+
+
+def _priority_row(obj: dict[str, Any], now: datetime | None) -> list[str]:
+    return [
+        obj["metadata"]["name"],
+        str(obj.get("value", 0)),
+        str(obj.get("globalDefault", False)).lower(),
+        age(obj["metadata"].get("creationTimestamp"), now=now),
+    ]
+
+
 def _node_row(obj: dict[str, Any], now: datetime | None) -> list[str]:
     status = obj.get("status") or {}
     cap, used = status.get("capacity") or {}, status.get("allocated") or {}
@@ -91,6 +131,13 @@ _COLUMNS = {
     "PipelineRun": (["NAME", "PHASE", "STEPS", "DURATION", "AGE"], _run_row),
     "Pipeline": (["NAME", "STEPS", "AGE"], _pipeline_row),
     "Namespace": (["NAME", "STATUS", "AGE"], _namespace_row),
+    "ClusterQueue": (
+        ["NAME", "COHORT", "NAMESPACES", "ADMITTED", "PENDING", "USAGE", "AGE"],
+        _queue_row,
+    ),
+    "RoleBinding": (["NAME", "ROLE", "SUBJECTS", "AGE"], _binding_row),
+    "ClusterRoleBinding": (["NAME", "ROLE", "SUBJECTS", "AGE"], _binding_row),
+    "PriorityClass": (["NAME", "VALUE", "GLOBAL-DEFAULT", "AGE"], _priority_row),
     "Node": (["NAME", "STATUS", "CPU", "MEMORY", "GPUS", "RUNNING/WAITING", "AGE"], _node_row),
 }
 
@@ -103,7 +150,7 @@ def table(
     now: datetime | None = None,
 ) -> Table:
     """The `get` table for `items` of `kind`."""
-    headers, row = _COLUMNS[kind.kind]
+    headers, row = _COLUMNS.get(kind.kind, (["NAME", "AGE"], _generic_row))
     grid = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
     if all_namespaces:
         grid.add_column("NAMESPACE")

@@ -1,4 +1,5 @@
-"""Keeps the local `Node` object's status in line with what the node has and has granted."""
+"""Keeps the local `Node` object's status, and the ClusterQueues' usage, in line with what the
+node has granted. Both are written only when the allocations changed."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from mlkube.api.meta import Condition
 from mlkube.api.node import Node, NodeGpu, NodeStatus
 from mlkube.api.quantity import format_bytes, format_millis
 from mlkube.controllers.pipelinerun.node_queue import NodeQueue
+from mlkube.controllers.pipelinerun.quota_gate import load_queues
+from mlkube.controllers.queues import write_queue_statuses
 from mlkube.runtime.base import GpuDevice
 from mlkube.scheduling.node_fit import NodeUsage
 from mlkube.store.base import ResourceStore
@@ -82,5 +85,8 @@ class NodeController:
         ]
         if status != old:
             self.store.update_status(NODE.resource, dict(obj, status=status.to_dict()))
+        config = load_queues(self.store)
+        if config.active:
+            write_queue_statuses(self.store, self.queue, config)
         self._written_version = version
         return None

@@ -25,10 +25,12 @@ from mlkube.api.clock import Clock, SystemClock
 from mlkube.api.errors import AlreadyExists
 from mlkube.api.kinds import CLUSTER_ROLE_BINDING, NAMESPACE
 from mlkube.api.namespace import DEFAULT_NAMESPACE
-from mlkube.controllers.admission import capacity_check
+from mlkube.controllers.admission import capacity_check, queue_checks
 from mlkube.controllers.manager import ControllerManager
 from mlkube.controllers.namespace import FINALIZER as NAMESPACE_FINALIZER
 from mlkube.controllers.pipelinerun.controller import node_capacity
+from mlkube.controllers.pipelinerun.quota_gate import load_queues
+from mlkube.controllers.queues import queue_usage
 from mlkube.runtime.base import Runtime
 from mlkube.runtime.local.runtime import LocalRuntime
 from mlkube.server.app import create_app
@@ -98,7 +100,10 @@ class EmbeddedPlatform:
         self.app = create_app(
             store=self.store,
             authenticator=TokenFile(self.token_file).authenticate,
-            admission=[capacity_check(node_capacity(self.runtime))],
+            admission=[
+                capacity_check(node_capacity(self.runtime)),
+                queue_checks(self.store, self._queue_usage),
+            ],
             log_source=self.log_path,
             clock=self.clock,
             authorizer=RbacAuthorizer(self.store),
@@ -140,6 +145,9 @@ class EmbeddedPlatform:
             self.store.close()
         if hasattr(self, "audit"):
             self.audit.close()
+
+    def _queue_usage(self) -> dict[str, dict[tuple[str, str], int]]:
+        return queue_usage(self.manager.runs.queue, load_queues(self.store))
 
     def log_path(self, namespace: str, run: str, step: str, attempt: int | None) -> Path | None:
         """The log file of a step attempt (the latest when `attempt` is None)."""

@@ -6,7 +6,11 @@ from mlkube.server.discovery import api_group_list, api_resource_list, groups, v
 
 
 def test_groups() -> None:
-    assert groups() == {"mlkube.io": ["v1alpha1"], "rbac.authorization.k8s.io": ["v1"]}
+    assert groups() == {
+        "mlkube.io": ["v1alpha1"],
+        "rbac.authorization.k8s.io": ["v1"],
+        "scheduling.k8s.io": ["v1"],
+    }
     listed = api_group_list()["groups"]
     assert listed[0] == {
         "name": "mlkube.io",
@@ -20,7 +24,15 @@ def test_resources_with_subresources() -> None:
     doc = api_resource_list("mlkube.io", "v1alpha1")
     by_name = {r["name"]: r for r in doc["resources"]}
     assert doc["groupVersion"] == "mlkube.io/v1alpha1"
-    assert set(by_name) == {"pipelines", "pipelineruns", "pipelineruns/status", "pipelineruns/log"}
+    assert set(by_name) == {
+        "pipelines",
+        "pipelineruns",
+        "pipelineruns/status",
+        "pipelineruns/log",
+        "resourceflavors",
+        "clusterqueues",
+        "clusterqueues/status",
+    }
     runs = by_name["pipelineruns"]
     assert runs["kind"] == "PipelineRun" and runs["singularName"] == "pipelinerun"
     assert runs["namespaced"] is True and "watch" in runs["verbs"]

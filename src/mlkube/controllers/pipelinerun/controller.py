@@ -25,6 +25,7 @@ from mlkube.controllers.pipelinerun.launch import (
     run_key_of,
 )
 from mlkube.controllers.pipelinerun.node_queue import NodeQueue
+from mlkube.controllers.pipelinerun.quota_gate import QueueConfig, load_queues
 from mlkube.controllers.pipelinerun.run_pass import RunPass
 from mlkube.runtime.base import GpuDevice, Runtime, WorkloadExit
 from mlkube.scheduling.node_fit import GpuSlot, NodeCapacity
@@ -68,6 +69,8 @@ class PipelineRunController:
         # Resource versions this controller wrote: their watch events carry nothing new, so
         # the manager drops them instead of reconciling the run a second time.
         self.own_writes: set[int] = set()
+        # Workloads stopped to make room for another (workload id → the step it makes room for).
+        self.preempted: dict[str, str] = {}
         self._exits: dict[str, WorkloadExit] = {}
         self._exits_lock = threading.Lock()
         runtime.set_exit_handler(self.on_exit)
@@ -79,6 +82,18 @@ class PipelineRunController:
         with self._exits_lock:
             self._exits[exit_.id] = exit_
         self.enqueue(run_key_of(exit_.id), 0.0)
+
+    def queue_config(self) -> QueueConfig:
+        """The ClusterQueues in force now (read each pass: a handful of small objects)."""
+        return load_queues(self.store)
+
+    def carry_out_preemptions(self) -> None:
+        """Stop what the last scheduling pass chose to preempt; SIGTERM first, so a step can
+        checkpoint within the grace period. Its exit requeues it (see the run pass)."""
+        while self.queue.to_preempt:
+            workload_id, preemptor = self.queue.to_preempt.popitem()
+            self.preempted[workload_id] = preemptor
+            self.runtime.stop(workload_id, grace_seconds=self.stop_grace_seconds)
 
     def restore_exit(self, exit_: WorkloadExit) -> None:
         """Put back an exit whose processing could not be recorded (a write conflict)."""
@@ -148,8 +163,11 @@ class PipelineRunController:
     def release(self, workload_id: str) -> None:
         if self.queue.release(workload_id):
             self.runtime.forget(workload_id)
-            for run_key in self.queue.schedule():
+            for run_key in self.queue.schedule(
+                self.queue_config(), now=self.clock.now().timestamp()
+            ):
                 self.enqueue(run_key, 0.0)
+            self.carry_out_preemptions()
 
     def usage_of(self, workload_id: str) -> StepUsage | None:
         usage = self.runtime.usage(workload_id)

@@ -11,8 +11,8 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from mlkube.api.errors import Conflict, NotFound
-from mlkube.api.kinds import PIPELINE, PIPELINE_RUN, param_causes
-from mlkube.api.meta import Condition, set_condition
+from mlkube.api.kinds import PIPELINE, PIPELINE_RUN, PRIORITY_CLASS, param_causes
+from mlkube.api.meta import Condition, parse_time, set_condition
 from mlkube.api.pipeline import Pipeline, PipelineSpec, StepSpec
 from mlkube.api.pipelinerun import (
     OutputValue,
@@ -21,6 +21,7 @@ from mlkube.api.pipelinerun import (
     Placement,
     StepStatus,
 )
+from mlkube.api.queueing import PriorityClass
 from mlkube.api.validation import topological_order
 from mlkube.controllers.pipelinerun import progress
 from mlkube.controllers.pipelinerun.launch import (
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     from mlkube.controllers.pipelinerun.controller import PipelineRunController
 
 RESOURCE = PIPELINE_RUN.resource
+PC_RESOURCE = PRIORITY_CLASS.resource
 
 
 class RunPass:
@@ -90,6 +92,13 @@ class RunPass:
             if spec is None:
                 self._fail_run(reason, problem)
                 return False
+            priority = self._priority()
+            if priority is None:
+                name = self.run.spec.priority_class_name
+                self._fail_run("PriorityClassNotFound", f'priority class "{name}" not found')
+                return False
+            status.priority = priority
+            status.queue = self.ctl.queue_config().queue_of.get(self.run.metadata.namespace or "")
             status.pipeline_spec = spec
             status.params = self._params_with_defaults(spec)
             status.steps = [StepStatus(name=s.name) for s in spec.steps]
@@ -98,6 +107,14 @@ class RunPass:
             self._condition("Unknown", "Running", "the run has started")
         self.params = {p.name: p.value for p in status.params}
         return True
+
+    def _priority(self) -> int | None:
+        """The run's priority: its class's value, else the global default's, else 0."""
+        classes = [PriorityClass.model_validate(o) for o in self.ctl.store.list(PC_RESOURCE)[0]]
+        wanted = self.run.spec.priority_class_name
+        if wanted is not None:
+            return next((c.value for c in classes if c.metadata.name == wanted), None)
+        return next((c.value for c in classes if c.global_default), 0)
 
     def _resolve_pipeline(self) -> tuple[PipelineSpec | None, str, str]:
         """The spec to run, or None with a reason and a message."""
@@ -173,15 +190,25 @@ class RunPass:
         """Queue the step on the node (idempotent: it keeps its place in line)."""
         created = self.run.metadata.creation_timestamp or ""
         index = [s.name for s in self.spec.steps].index(step.name)
-        order = (created, self.key, f"{index:06d}")
-        self.ctl.queue.enqueue(f"{self.key}/{step.name}", order, step.resources.request())
+        priority = self.status.priority or 0
+        # Higher priority first, then arrival: the inverted priority sorts as a string.
+        order = (f"{1_000_000_000 - priority:011d}", created, self.key, f"{index:06d}")
+        arrival = parse_time(created).timestamp() + index * 1e-6 if created else 0.0
+        self.ctl.queue.enqueue(
+            f"{self.key}/{step.name}",
+            order,
+            step.resources.request(),
+            priority=priority,
+            created=arrival,
+        )
 
     def _admit(self, statuses: dict[str, StepStatus]) -> None:
         """One scheduling pass over the whole node, then start what of this run was admitted."""
         queue = self.ctl.queue
-        for run_key in queue.schedule():
+        for run_key in queue.schedule(self.ctl.queue_config(), now=self.now.timestamp()):
             if run_key != self.key:
                 self.ctl.enqueue(run_key, 0.0)
+        self.ctl.carry_out_preemptions()
         for step in self.spec.steps:
             st = statuses[step.name]
             if st.phase != "Waiting":
@@ -254,6 +281,12 @@ class RunPass:
         st.exit_code = exit_.exit_code
         st.finish_time = datetime.fromtimestamp(exit_.finished_at, self.now.tzinfo)
         self.ctl.release(wid)
+        preemptor = self.ctl.preempted.pop(wid, None)
+        if preemptor is not None:
+            st.attempts -= 1  # being preempted is not the step's failure
+            st.placement = None
+            self._set(st, "Waiting", "Preempted", f"preempted for {preemptor}; requeued")
+            return
         result = read_result(self.ctl.data, attempt)
         if exit_.reason == "Completed" and result is not None and "outputs" in result:
             self._succeeded(st, attempt, result["outputs"])

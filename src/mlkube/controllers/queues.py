@@ -1,0 +1,83 @@
+"""ClusterQueue status: what each team's queue holds and how much waits, for `mlkube get cq`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from mlkube.api.errors import Conflict, NotFound
+from mlkube.api.kinds import CLUSTER_QUEUE
+from mlkube.api.queueing import ClusterQueueStatus, FlavorUsage
+from mlkube.controllers.pipelinerun.node_queue import NodeQueue, step_key_of
+from mlkube.controllers.pipelinerun.quota_gate import QueueConfig, flavor_options, step_usage
+from mlkube.scheduling.quota import FlavorResource, format_amount
+from mlkube.store.base import ResourceStore
+
+
+def _held(queue: NodeQueue) -> Iterator[str]:
+    """Step keys of everything running or reserved."""
+    yield from (step_key_of(w) for w in list(queue.running))
+    yield from list(queue.reserved)
+
+
+def queue_usage(queue: NodeQueue, config: QueueConfig) -> dict[str, dict[FlavorResource, int]]:
+    """Per ClusterQueue, the amount of each flavor's resources its steps hold now."""
+    usage: dict[str, dict[FlavorResource, int]] = {name: {} for name in config.quotas}
+    for key in _held(queue):
+        name = config.queue_of.get(key.split("/", 1)[0])
+        info = queue.info.get(key)
+        if name is None or info is None:
+            continue
+        flavor = queue.flavors.get(key)
+        if flavor is None:
+            options = flavor_options(config, name, info.request)
+            if not options:
+                continue
+            flavor = options[0].flavor
+        for resource, amount in step_usage(info.request).items():
+            fr = (flavor, resource)
+            usage[name][fr] = usage[name].get(fr, 0) + amount
+    return usage
+
+
+def queue_statuses(queue: NodeQueue, config: QueueConfig) -> dict[str, ClusterQueueStatus]:
+    """The status each ClusterQueue should show."""
+    usage = queue_usage(queue, config)
+    counts = {name: [0, 0] for name in config.quotas}
+    for key in _held(queue):
+        name = config.queue_of.get(key.split("/", 1)[0])
+        if name is not None:
+            counts[name][0] += 1
+    for key in list(queue.waiting):
+        name = config.queue_of.get(key.split("/", 1)[0])
+        if name is not None:
+            counts[name][1] += 1
+    statuses = {}
+    for name, quota in config.quotas.items():
+        used = usage[name]
+        flavors = []
+        for flavor, fq in quota.flavors.items():
+            resources = {r: format_amount(r, used.get((flavor, r), 0)) for r in fq.nominal}
+            borrowed = {
+                r: format_amount(r, used.get((flavor, r), 0) - fq.nominal.get_amount(r))
+                for r in fq.nominal
+                if used.get((flavor, r), 0) > fq.nominal.get_amount(r)
+            }
+            flavors.append(FlavorUsage(name=flavor, resources=resources, borrowed=borrowed))
+        statuses[name] = ClusterQueueStatus(
+            admitted_workloads=counts[name][0],
+            pending_workloads=counts[name][1],
+            flavors_usage=flavors,
+        )
+    return statuses
+
+
+def write_queue_statuses(store: ResourceStore, queue: NodeQueue, config: QueueConfig) -> None:
+    """Update each ClusterQueue whose status changed; a queue gone meanwhile is skipped."""
+    for name, status in queue_statuses(queue, config).items():
+        try:
+            obj = store.get(CLUSTER_QUEUE.resource, "", name)
+            new = status.to_dict()
+            if obj.get("status") != new:
+                store.update_status(CLUSTER_QUEUE.resource, dict(obj, status=new))
+        except (NotFound, Conflict):
+            continue
