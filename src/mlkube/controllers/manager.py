@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from mlkube.api.clock import Clock
 from mlkube.api.errors import Expired
-from mlkube.api.kinds import NAMESPACE, PIPELINE_RUN
+from mlkube.api.kinds import CLUSTER_QUEUE, NAMESPACE, PIPELINE_RUN, RESOURCE_FLAVOR
 from mlkube.controllers.namespace import NamespaceController
 from mlkube.controllers.node import NodeController
 from mlkube.controllers.pipelinerun.controller import PipelineRunController
@@ -41,9 +41,12 @@ class ControllerManager:
             store, runtime, data=data, clock=clock, enqueue=self._enqueue_run
         )
         self.namespaces = NamespaceController(store)
-        self.nodes = NodeController(store, self.runs.queue, self.runs.gpus, clock=clock)
+        self.nodes = NodeController(
+            store, self.runs.queue, self.runs.gpus, clock=clock, queues=self.runs.queue_config
+        )
         self._node_key = _NODE + self.runs.node.name
         self._errors: dict[str, int] = {}
+        self._seen_gen: dict[str, int] = {}
         self._threads: list[threading.Thread] = []
         self._stopping = threading.Event()
         self._handlers: dict[str, Callable[[str], float | None]] = {
@@ -60,7 +63,12 @@ class ControllerManager:
     def start(self) -> None:
         """Queue every existing object, then watch for changes and reconcile in the background."""
         rv = self.resync()
-        for resource in (PIPELINE_RUN.resource, NAMESPACE.resource):
+        for resource in (
+            PIPELINE_RUN.resource,
+            NAMESPACE.resource,
+            CLUSTER_QUEUE.resource,
+            RESOURCE_FLAVOR.resource,
+        ):
             self._spawn(f"watch-{resource}", functools.partial(self._watch, resource, rv))
         self._spawn("reconcile", self._work)
 
@@ -92,6 +100,23 @@ class ControllerManager:
             self._enqueue_run(f"{meta.get('namespace')}/{meta.get('name')}", 0.0)
         elif kind == NAMESPACE.kind:
             self.queue.add(_NS + str(meta.get("name")))
+        elif kind == RESOURCE_FLAVOR.kind or (
+            kind == CLUSTER_QUEUE.kind and self._queue_spec_changed(event)
+        ):
+            self.runs.queues_changed()
+            self.queue.add(self._node_key)
+
+    def _queue_spec_changed(self, event: WatchEvent) -> bool:
+        """A ClusterQueue was added, removed or given a new spec (its status, which we write
+        often, does not change its generation)."""
+        meta = event.object.get("metadata") or {}
+        name, generation = str(meta.get("name")), int(meta.get("generation") or 0)
+        if event.type == "DELETED":
+            self._seen_gen.pop(name, None)
+            return True
+        changed = self._seen_gen.get(name) != generation
+        self._seen_gen[name] = generation
+        return changed
 
     def process_pending(self, *, max_items: int = 10_000) -> int:
         """Reconcile what is queued now, in this thread (tests, tools); returns how many."""

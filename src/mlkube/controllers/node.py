@@ -3,6 +3,8 @@ node has granted. Both are written only when the allocations changed."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from mlkube.api.clock import Clock
 from mlkube.api.errors import NotFound
 from mlkube.api.kinds import NODE
@@ -10,7 +12,7 @@ from mlkube.api.meta import Condition
 from mlkube.api.node import Node, NodeGpu, NodeStatus
 from mlkube.api.quantity import format_bytes, format_millis
 from mlkube.controllers.pipelinerun.node_queue import NodeQueue
-from mlkube.controllers.pipelinerun.quota_gate import load_queues
+from mlkube.controllers.pipelinerun.quota_gate import QueueConfig
 from mlkube.controllers.queues import write_queue_statuses
 from mlkube.runtime.base import GpuDevice
 from mlkube.scheduling.node_fit import NodeUsage
@@ -51,9 +53,16 @@ def node_status(queue: NodeQueue, gpus: dict[int, GpuDevice]) -> NodeStatus:
 
 class NodeController:
     def __init__(
-        self, store: ResourceStore, queue: NodeQueue, gpus: dict[int, GpuDevice], *, clock: Clock
+        self,
+        store: ResourceStore,
+        queue: NodeQueue,
+        gpus: dict[int, GpuDevice],
+        *,
+        clock: Clock,
+        queues: Callable[[], QueueConfig],
     ) -> None:
         self.store = store
+        self.queues = queues
         self.queue = queue
         self.gpus = gpus
         self.clock = clock
@@ -85,7 +94,7 @@ class NodeController:
         ]
         if status != old:
             self.store.update_status(NODE.resource, dict(obj, status=status.to_dict()))
-        config = load_queues(self.store)
+        config = self.queues()
         if config.active:
             write_queue_statuses(self.store, self.queue, config)
         self._written_version = version

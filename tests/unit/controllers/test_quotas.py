@@ -197,3 +197,17 @@ def test_queue_status_shows_usage_and_pending(tmp_path: Path) -> None:
     assert status["flavorsUsage"] == [
         {"name": "default", "resources": {"cpu": "2"}, "borrowed": {}}
     ]
+
+
+def test_raising_a_quota_starts_what_waited(tmp_path: Path) -> None:
+    bench = Bench(tmp_path)
+    bench.store.create(
+        "clusterqueues.mlkube.io", queue("team", ["default"], [flavor("default", cpu="1")])
+    )
+    submit(bench, "default", "r", [py("a", **CPU1), py("b", **CPU1)])
+    assert phases(bench, "default", "r") == {"a": "Running", "b": "Waiting"}
+    raised = bench.store.get("clusterqueues.mlkube.io", "", "team")
+    raised["spec"]["resourceGroups"][0]["flavors"][0]["resources"][0]["nominalQuota"] = "2"
+    bench.store.update("clusterqueues.mlkube.io", raised)
+    bench.settle()
+    assert phases(bench, "default", "r") == {"a": "Running", "b": "Running"}

@@ -24,7 +24,7 @@ from mlkube.api.pipelinerun import (
 from mlkube.controllers.pipelinerun.launch import (
     run_key_of,
 )
-from mlkube.controllers.pipelinerun.node_queue import NodeQueue
+from mlkube.controllers.pipelinerun.node_queue import NodeQueue, run_of
 from mlkube.controllers.pipelinerun.quota_gate import QueueConfig, load_queues
 from mlkube.controllers.pipelinerun.run_pass import RunPass
 from mlkube.runtime.base import GpuDevice, Runtime, WorkloadExit
@@ -71,6 +71,7 @@ class PipelineRunController:
         self.own_writes: set[int] = set()
         # Workloads stopped to make room for another (workload id → the step it makes room for).
         self.preempted: dict[str, str] = {}
+        self._queue_config: QueueConfig | None = None
         self._exits: dict[str, WorkloadExit] = {}
         self._exits_lock = threading.Lock()
         runtime.set_exit_handler(self.on_exit)
@@ -84,8 +85,17 @@ class PipelineRunController:
         self.enqueue(run_key_of(exit_.id), 0.0)
 
     def queue_config(self) -> QueueConfig:
-        """The ClusterQueues in force now (read each pass: a handful of small objects)."""
-        return load_queues(self.store)
+        """The ClusterQueues in force, read once and kept until `queues_changed`."""
+        if self._queue_config is None:
+            self._queue_config = load_queues(self.store)
+        return self._queue_config
+
+    def queues_changed(self) -> None:
+        """A ClusterQueue or ResourceFlavor changed: reread them, and give every run with a
+        waiting step a scheduling pass under the new quotas."""
+        self._queue_config = None
+        for run_key in {run_of(k) for k in self.queue.waiting}:
+            self.enqueue(run_key, 0.0)
 
     def carry_out_preemptions(self) -> None:
         """Stop what the last scheduling pass chose to preempt; SIGTERM first, so a step can
