@@ -60,6 +60,7 @@ def make_quotas() -> dict[str, QueueQuota]:
 
 def make_workload(rng: random.Random, n: int, queue: str, at: float) -> Workload:
     kind = rng.random()
+    sets: tuple[PodSet, ...]
     if kind < 0.3:  # notebooks and small evals: a quarter GPU
         sets = (PodSet("main", 1, (_opt("a100", 0.25, 2, "8Gi"), _opt("h100", 0.25, 2, "8Gi"))),)
     elif kind < 0.6:  # single-GPU training, H100 x1 else A100 x2
@@ -82,11 +83,18 @@ def _opt(flavor: str, gpu: float, cpu: int, memory: str) -> FlavorOption:
 @dataclass
 class Sim:
     quotas: dict[str, QueueQuota]
+    ledger: Ledger  # the running workloads' usage, kept across passes
     pending: dict[str, Workload] = field(default_factory=dict)
+    waiting: dict[str, Workload] = field(default_factory=dict)  # arrived and pending
     running: dict[str, Workload] = field(default_factory=dict)
     generation: dict[str, int] = field(default_factory=dict)  # bumps on eviction
     duration: dict[str, float] = field(default_factory=dict)
     events: list[tuple[float, int, str, str, int]] = field(default_factory=list)
+    # Bumps whenever usage in a cohort (or a queue outside any) changes; a head that found no
+    # victims is not asked again until its cohort's version moves.
+    version: dict[str, int] = field(default_factory=dict)
+    no_victims: dict[str, int] = field(default_factory=dict)
+    gpu_used: int = 0
     admissions: int = 0
     preemptions: int = 0
     passes: int = 0
@@ -97,10 +105,24 @@ class Sim:
         self.seq += 1
         heapq.heappush(self.events, (at, self.seq, kind, key, self.generation.get(key, 0)))
 
+    def book(self, wl: Workload, sign: int, *, in_ledger: bool = True) -> None:
+        """Add (sign=1) or remove (-1) a running workload's usage everywhere it is counted
+        (`in_ledger=False`: the ledger has it already, as admit() adds what it admits)."""
+        usage = wl.usage()
+        if in_ledger:
+            self.ledger.add(wl.queue, usage, sign)
+        self.gpu_used += sign * sum(a for (_, r), a in usage.items() if r == GPU)
+        scope = self.quotas[wl.queue].cohort or wl.queue
+        self.version[scope] = self.version.get(scope, 0) + 1
+
+    def scope_version(self, queue: str) -> int:
+        return self.version.get(self.quotas[queue].cohort or queue, 0)
+
 
 def run(total: int, seed: int) -> dict[str, float]:
     rng = random.Random(seed)
-    sim = Sim(make_quotas())
+    quotas = make_quotas()
+    sim = Sim(quotas, Ledger(quotas, []))
     names = list(sim.quotas)
     gpu_nominal = sum(
         fq.nominal.get_amount(GPU) for q in sim.quotas.values() for fq in q.flavors.values()
@@ -112,65 +134,66 @@ def run(total: int, seed: int) -> dict[str, float]:
         sim.duration[wl.key] = rng.uniform(30, 150)
         sim.pending[wl.key] = wl
         sim.push(at, "arrive", wl.key)
-    arrived: set[str] = set()
     now = last = 0.0
     while sim.events:
         now = float(int(sim.events[0][0]) + 1)  # one admission pass per virtual second
         while sim.events and sim.events[0][0] < now:
             _, _, kind, key, gen = heapq.heappop(sim.events)
             if kind == "arrive":
-                arrived.add(key)
+                sim.waiting[key] = sim.pending[key]
             elif gen == sim.generation.get(key, 0) and key in sim.running:
-                del sim.running[key]  # finished
-        sim.util_area += _gpu_used(sim) / gpu_nominal * (now - last)
+                sim.book(sim.running.pop(key), -1)  # finished
+        sim.util_area += sim.gpu_used / gpu_nominal * (now - last)
         last = now
-        _pass(sim, [sim.pending[k] for k in arrived if k in sim.pending], now)
+        _pass(sim, now)
     return {"virtual_s": now, "util": sim.util_area / now if now else 0.0, **_counts(sim)}
 
 
-def _pass(sim: Sim, waiting: list[Workload], now: float) -> None:
+def _pass(sim: Sim, now: float) -> None:
     sim.passes += 1
-    snapshot = Snapshot(sim.quotas, list(sim.running.values()), waiting)
-    decision = admit(snapshot, now=now)
+    snapshot = Snapshot(sim.quotas, list(sim.running.values()), list(sim.waiting.values()))
+    decision = admit(snapshot, now=now, ledger=sim.ledger)  # adds what it admits
     for a in decision.admitted:
-        _start(sim, replace(sim.pending.pop(a.key), flavors=a.flavors), now)
-    heads = {r.queue: r.key for r in decision.pending.values() if r.position == 1}
-    if not heads:
-        return
+        _start(sim, replace(sim.pending.pop(a.key), flavors=a.flavors), now, booked=True)
+    # The most urgent first, so that the order does not depend on dict or set order.
+    heads = sorted(
+        (sim.pending[r.key] for r in decision.pending.values() if r.position == 1),
+        key=lambda w: (-w.priority, w.created, w.key),
+    )
     snapshot = Snapshot(sim.quotas, list(sim.running.values()), [])
-    ledger = Ledger(sim.quotas, snapshot.admitted)
-    for key in heads.values():
-        head = sim.pending[key]
-        if head.priority == min(PRIORITIES) and ledger.borrows(head.queue):
-            # Cheap skip: nothing in its queue is lower, and a borrowing queue cannot reclaim.
-            continue
-        targets = preemption_targets(snapshot, sim.pending[key], ledger=ledger)
-        for victim in targets or ():
-            wl = sim.running.pop(victim)
-            ledger.add(wl.queue, wl.usage(), -1)
-            sim.generation[victim] = sim.generation.get(victim, 0) + 1
-            sim.pending[victim] = replace(wl, flavors=None)  # requeued, keeps its age
-            sim.preemptions += 1
-        if targets:
-            # The preemptor keeps the quota it freed (Kueue reserves it in the same cycle);
-            # otherwise the victims, older, would take it back in the next pass.
-            assignment = assign_flavors(ledger, sim.pending[key])
-            if isinstance(assignment, Assignment):
-                ledger.add(sim.quotas[sim.pending[key].queue].name, assignment.usage)
-                _start(sim, replace(sim.pending.pop(key), flavors=assignment.flavors), now)
+    for head in heads:
+        if sim.no_victims.get(head.key) == sim.scope_version(head.queue):
+            continue  # nothing in its cohort changed since no set of victims would do
+        targets = preemption_targets(snapshot, head, ledger=sim.ledger)
+        if targets is None:
+            sim.no_victims[head.key] = sim.scope_version(head.queue)
+        elif targets:
+            _preempt(sim, head, targets, now)
             snapshot = Snapshot(sim.quotas, list(sim.running.values()), [])
 
 
-def _start(sim: Sim, wl: Workload, now: float) -> None:
+def _preempt(sim: Sim, head: Workload, victims: list[str], now: float) -> None:
+    for victim in victims:
+        wl = sim.running.pop(victim)
+        sim.book(wl, -1)
+        sim.generation[victim] = sim.generation.get(victim, 0) + 1
+        requeued = replace(wl, flavors=None)  # keeps its age
+        sim.pending[victim] = sim.waiting[victim] = requeued
+        sim.preemptions += 1
+    # The preemptor keeps the quota it freed (Kueue reserves it in the same cycle); otherwise
+    # the victims, older, would take it back in the next pass.
+    assignment = assign_flavors(sim.ledger, head)
+    if isinstance(assignment, Assignment):
+        _start(sim, replace(sim.pending.pop(head.key), flavors=assignment.flavors), now)
+
+
+def _start(sim: Sim, wl: Workload, now: float, *, booked: bool = False) -> None:
+    """Run `wl`; `booked`: admit() has already added it to the ledger."""
+    del sim.waiting[wl.key]
     sim.running[wl.key] = wl
+    sim.book(wl, 1, in_ledger=not booked)
     sim.admissions += 1
     sim.push(now + sim.duration[wl.key], "finish", wl.key)
-
-
-def _gpu_used(sim: Sim) -> int:
-    return sum(
-        amount for wl in sim.running.values() for (_, r), amount in wl.usage().items() if r == GPU
-    )
 
 
 def _counts(sim: Sim) -> dict[str, float]:

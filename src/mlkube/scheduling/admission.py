@@ -131,25 +131,33 @@ def assign_flavors(ledger: Ledger, workload: Workload) -> Assignment | tuple[Sho
     return Assignment(tuple(chosen), total)
 
 
-def admit(snapshot: Snapshot, *, now: float) -> AdmissionDecision:
+def admit(snapshot: Snapshot, *, now: float, ledger: Ledger | None = None) -> AdmissionDecision:
     """Admit what fits now; explain the rest. See the module docstring for the order.
 
     Cost: O(pending * log queues) fit checks of O(resources) each. A request identical to one
     that already failed in this pass is not checked again (usage only grows within a pass, so
     it fails again); its reason reports the amounts seen at that first check.
+
+    A `ledger` holding exactly `snapshot.admitted` may be passed to save rebuilding it (a
+    caller that keeps one across passes); the admitted workloads are added to it, so that it
+    then holds the state after this decision.
     """
-    ledger = Ledger(snapshot.quotas, snapshot.admitted)
+    book = ledger if ledger is not None else Ledger(snapshot.quotas, snapshot.admitted)
     queues: dict[str, list[Workload]] = {}
     for wl in snapshot.pending:
         queues.setdefault(wl.queue, []).append(wl)
+    shares = _Shares(book, fair=snapshot.fair_sharing)
     heap: list[tuple[float, int, float, str, str]] = []
     cursor: dict[str, int] = {}
+    waiting: dict[str, list[PendingReason]] = {}
     for name, items in queues.items():
         items.sort(key=lambda w: (-w.priority, w.created, w.key))
         cursor[name] = 0
-        _push(heap, ledger, snapshot, name, items[0])
+        waiting[name] = []
+        head = items[0]
+        heap.append((shares.of(name), -head.priority, head.created, head.key, name))
+    heapq.heapify(heap)
     admitted: list[Admitted] = []
-    pending: dict[str, PendingReason] = {}
     failed: dict[object, tuple[Short, ...]] = {}
     head_blocked: dict[str, str] = {}
     while heap:
@@ -157,25 +165,44 @@ def admit(snapshot: Snapshot, *, now: float) -> AdmissionDecision:
         items = queues[name]
         wl = items[cursor[name]]
         cursor[name] += 1
-        reason = _try(ledger, wl, failed, head_blocked)
+        reason = _try(book, wl, failed, head_blocked)
         if isinstance(reason, Admitted):
             admitted.append(Admitted(wl.key, reason.flavors, reason.borrows, now))
+            shares.changed(name)
         else:
-            pending[wl.key] = reason
+            # Items are taken in queue order, so the position is known now.
+            behind = waiting[name]
+            behind.append(
+                PendingReason(
+                    wl.key, wl.queue, len(behind) + 1, reason.shortages, reason.blocked_by
+                )
+            )
         if cursor[name] < len(items):
-            _push(heap, ledger, snapshot, name, items[cursor[name]])
-    return AdmissionDecision(tuple(admitted), _with_positions(pending, queues))
+            nxt = items[cursor[name]]
+            heapq.heappush(heap, (shares.of(name), -nxt.priority, nxt.created, nxt.key, name))
+    pending = {r.key: r for reasons in waiting.values() for r in reasons}
+    return AdmissionDecision(tuple(admitted), pending)
 
 
-def _push(
-    heap: list[tuple[float, int, float, str, str]],
-    ledger: Ledger,
-    snapshot: Snapshot,
-    queue: str,
-    head: Workload,
-) -> None:
-    share = dominant_share(ledger, queue) if snapshot.fair_sharing else 0.0
-    heapq.heappush(heap, (share, -head.priority, head.created, head.key, queue))
+class _Shares:
+    """Each queue's dominant share, recomputed only after that queue's usage changed (the pool
+    a share is measured against is fixed)."""
+
+    def __init__(self, ledger: Ledger, *, fair: bool) -> None:
+        self._ledger = ledger
+        self._fair = fair
+        self._cache: dict[str, float] = {}
+
+    def of(self, queue: str) -> float:
+        if not self._fair:
+            return 0.0
+        share = self._cache.get(queue)
+        if share is None:
+            share = self._cache[queue] = dominant_share(self._ledger, queue)
+        return share
+
+    def changed(self, queue: str) -> None:
+        self._cache.pop(queue, None)
 
 
 def _try(
@@ -200,20 +227,3 @@ def _try(
     if ledger.quotas[wl.queue].strategy == "StrictFIFO":
         head_blocked[wl.queue] = wl.key
     return PendingReason(wl.key, wl.queue, 0, shortages=shorts)
-
-
-def _with_positions(
-    pending: dict[str, PendingReason], queues: Mapping[str, list[Workload]]
-) -> dict[str, PendingReason]:
-    """Number what is still pending in each queue, in queue order (1 = next in line)."""
-    out: dict[str, PendingReason] = {}
-    for items in queues.values():
-        position = 0
-        for wl in items:
-            reason = pending.get(wl.key)
-            if reason is not None:
-                position += 1
-                out[wl.key] = PendingReason(
-                    reason.key, reason.queue, position, reason.shortages, reason.blocked_by
-                )
-    return out

@@ -34,14 +34,20 @@ def preemption_targets(
 ) -> list[str] | None:
     """Keys of a minimal set of admitted workloads whose eviction lets `workload` fit, or None
     when no allowed set does. `[]` means it fits already. A `ledger` built from the snapshot may
-    be passed to save rebuilding it; it is left as it was."""
+    be passed to save rebuilding it; it is left as it was.
+
+    Cost: one scan of `snapshot.admitted`, then work in the size of the preemptor's queue and
+    cohort only."""
     book = ledger or Ledger(snapshot.quotas, snapshot.admitted)
     quota = snapshot.quotas[workload.queue]
+    nearby: tuple[list[Victim], list[Victim]] | None = None
     for flavors in _flavor_choices(workload):
         usage = workload.usage(flavors)
         if not book.shortages(workload.queue, usage):
             return []
-        for candidates, may_borrow in _attempts(snapshot, quota, workload, usage):
+        if nearby is None:
+            nearby = _allowed_victims(snapshot, quota, workload)
+        for candidates, may_borrow in _attempts(*nearby, quota, workload, usage):
             targets = _minimal_set(book, workload, usage, candidates, may_borrow=may_borrow)
             if targets is not None:
                 return targets
@@ -53,32 +59,48 @@ def _flavor_choices(workload: Workload) -> Iterator[tuple[str, ...]]:
     return itertools.islice(itertools.product(*options), MAX_FLAVOR_COMBINATIONS)
 
 
-def _attempts(
-    snapshot: Snapshot, quota: QueueQuota, workload: Workload, usage: Mapping[FlavorResource, int]
-) -> Iterator[tuple[list[Victim], bool]]:
-    """Candidate lists in the order to try them, each with whether the preemptor may borrow."""
+def _allowed_victims(
+    snapshot: Snapshot, quota: QueueQuota, workload: Workload
+) -> tuple[list[Victim], list[Victim]]:
+    """Admitted workloads the queue's policy lets `workload` preempt, whatever the flavor:
+    its own queue's and its cohort's other queues', each cheapest first."""
     policy = quota.preemption
+    own_allowed = policy.within_queue == "LowerPriority"
+    reclaim = policy.reclaim_within_cohort
+    cohort = quota.cohort
+    neighbours: set[str] = set()
+    if cohort is not None and reclaim != "Never":
+        neighbours = {n for n, q in snapshot.quotas.items() if q.cohort == cohort}
+        neighbours.discard(workload.queue)
     own: list[Victim] = []
     others: list[Victim] = []
     for wl in snapshot.admitted:
-        held = wl.usage()
-        if not any(fr in usage for fr in held):
-            continue  # evicting it frees nothing the preemptor needs
         if wl.queue == workload.queue:
-            if policy.within_queue == "LowerPriority" and wl.priority < workload.priority:
-                own.append((wl, held))
-        elif quota.cohort is not None and snapshot.quotas[wl.queue].cohort == quota.cohort:
-            lower = wl.priority < workload.priority
-            if policy.reclaim_within_cohort == "Any" or (
-                policy.reclaim_within_cohort == "LowerPriority" and lower
-            ):
-                others.append((wl, held))
-    own.sort(key=_cheapest_first)
+            if own_allowed and wl.priority < workload.priority:
+                own.append((wl, wl.usage()))
+        elif wl.queue in neighbours and (reclaim == "Any" or wl.priority < workload.priority):
+            others.append((wl, wl.usage()))
+    own.sort(key=_cheapest_first)  # stable: ties keep the snapshot's order
     others.sort(key=_cheapest_first)
+    return own, others
+
+
+def _attempts(
+    own_allowed: list[Victim],
+    others_allowed: list[Victim],
+    quota: QueueQuota,
+    workload: Workload,
+    usage: Mapping[FlavorResource, int],
+) -> Iterator[tuple[list[Victim], bool]]:
+    """Candidate lists in the order to try them, each with whether the preemptor may borrow.
+    Only workloads holding something the preemptor needs are candidates: evicting any other
+    frees nothing."""
+    own = [v for v in own_allowed if any(fr in usage for fr in v[1])]
+    others = [v for v in others_allowed if any(fr in usage for fr in v[1])]
     if others:
         # Reclaiming nominal quota from borrowers comes first: they hold what is not theirs.
         yield others + own, False
-        if policy.borrow_within_cohort == "LowerPriority":
+        if quota.preemption.borrow_within_cohort == "LowerPriority":
             lower_others = [v for v in others if v[0].priority < workload.priority]
             yield lower_others + own, True
     if own:

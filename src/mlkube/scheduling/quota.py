@@ -38,10 +38,11 @@ def format_amount(resource: str, amount: int) -> str:
 class ResourceVector(Mapping[str, int]):
     """An immutable mapping resource name -> integer amount; zero entries are dropped."""
 
-    __slots__ = ("_values",)
+    __slots__ = ("_hash", "_values")
 
     def __init__(self, values: Mapping[str, int] | None = None) -> None:
         self._values = {k: v for k, v in (values or {}).items() if v}
+        self._hash: int | None = None
 
     @classmethod
     def of(cls, quantities: Mapping[str, str | int | float]) -> ResourceVector:
@@ -73,7 +74,10 @@ class ResourceVector(Mapping[str, int]):
         return len(self._values)
 
     def __hash__(self) -> int:
-        return hash(frozenset(self._values.items()))
+        # Cached: admission hashes workload shapes (pod sets and their vectors) every pass.
+        if self._hash is None:
+            self._hash = hash(frozenset(self._values.items()))
+        return self._hash
 
     def __repr__(self) -> str:
         inner = ", ".join(f"{k}={format_amount(k, v)}" for k, v in sorted(self._values.items()))
@@ -285,9 +289,24 @@ class Ledger:
     ) -> dict[FlavorResource, Shortage]:
         """What in `usage` does not fit the queue now; empty when all of it fits."""
         out: dict[FlavorResource, Shortage] = {}
+        used, ceiling = self.used[queue], self.ceiling[queue]
+        cohort = self.quotas[queue].cohort
+        guaranteed = self.guaranteed[queue]
+        pool = self.pool[cohort] if cohort else {}
+        pool_used = self.pool_used[cohort] if cohort else {}
         for fr, amount in usage.items():
-            free, limit = self.available(queue, fr)
+            # available()'s arithmetic, inlined: this is the fit check of every attempt.
+            u = used.get(fr, 0)
+            top = ceiling.get(fr, 0)
+            if cohort is None:
+                free = max(0, (top or 0) - u)
+            else:
+                free = max(0, guaranteed.get(fr, 0) - u)
+                free += max(0, pool.get(fr, 0) - pool_used.get(fr, 0))
+                if top is not None and top - u < free:
+                    free = max(0, top - u)
             if amount > free:
+                free, limit = self.available(queue, fr)
                 out[fr] = (limit, amount, free)
         return out
 

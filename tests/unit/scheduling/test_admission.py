@@ -4,6 +4,7 @@ from mlkube.scheduling.admission import Snapshot, admit
 from mlkube.scheduling.quota import (
     FlavorOption,
     FlavorQuota,
+    Ledger,
     PodSet,
     QueueQuota,
     ResourceVector,
@@ -204,3 +205,24 @@ def test_gang_with_two_pod_sets_is_admitted_whole_or_not_at_all() -> None:
     decision = admit(Snapshot(SOLO, [], [gang]), now=0)
     assert decision.admitted == ()
     assert decision.pending["g"].shortages[0].pod_set == "workers"
+
+
+def test_a_passed_ledger_gives_the_same_decision_and_then_holds_what_was_admitted() -> None:
+    admitted = [wl("x", "a", gpu=3, admitted="f")]
+    pending = [wl("w1", "a", gpu=2, at=1), wl("w2", "b", gpu=3, at=2), wl("w3", "a", gpu=9)]
+    snapshot = Snapshot(OPEN, admitted, pending)
+    ledger = Ledger(OPEN, admitted)
+    assert admit(snapshot, now=3.0, ledger=ledger) == admit(snapshot, now=3.0)
+    after = Ledger(OPEN, [*admitted, wl("w1", "a", gpu=2, admitted="f")])
+    after.add("b", {("f", GPU): 3000})
+    assert ledger.used == after.used
+    assert ledger.pool_used == after.pool_used
+
+
+def test_positions_follow_queue_order_across_interleaved_queues() -> None:
+    pending = [wl(f"a{i}", "a", gpu=9, at=i) for i in range(3)]
+    pending += [wl(f"b{i}", "b", gpu=9, at=i + 0.5, prio=i) for i in range(2)]
+    decision = admit(Snapshot(OPEN, [], pending), now=0)
+    positions = {k: r.position for k, r in decision.pending.items()}
+    assert positions == {"a0": 1, "a1": 2, "a2": 3, "b1": 1, "b0": 2}
+    assert list(decision.pending) == ["a0", "a1", "a2", "b1", "b0"]

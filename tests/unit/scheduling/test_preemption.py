@@ -141,3 +141,18 @@ def test_a_shared_ledger_is_left_as_it_was() -> None:
     assert preemption_targets(snapshot, pending(wl("p", "a", 3)), ledger=ledger) == ["b2"]
     assert preemption_targets(snapshot, pending(wl("p", "a", 9)), ledger=ledger) is None
     assert ({q: dict(u) for q, u in ledger.used.items()}, dict(ledger.pool_used["c"])) == before
+
+
+def test_only_the_preemptors_queue_and_cohort_are_searched() -> None:
+    quotas = {
+        **cohort(),
+        "x": QueueQuota("x", {"f": FlavorQuota(rv(4))}, cohort="other"),
+        "y": QueueQuota("y", {"f": FlavorQuota(rv(4))}, cohort="other"),
+        "solo": QueueQuota("solo", {"f": FlavorQuota(rv(4))}),
+    }
+    # x borrows from y, solo is full, b borrows from a: only b's borrowing can be reclaimed.
+    admitted = [wl("x1", "x", 8, at=1), wl("s1", "solo", 4, prio=-9), wl("b1", "b", 8, at=0)]
+    snapshot = Snapshot(quotas, admitted, [])
+    assert preemption_targets(snapshot, pending(wl("p", "a", 2))) == ["b1"]
+    assert preemption_targets(snapshot, pending(wl("p", "solo", 1, prio=5))) == ["s1"]
+    assert preemption_targets(snapshot, pending(wl("p", "y", 5))) is None
