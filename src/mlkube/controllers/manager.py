@@ -29,6 +29,7 @@ _RUN = "pipelinerun:"
 _NS = "namespace:"
 _NODE = "node:"
 _MAX_ERROR_BACKOFF = 30.0
+STATUS_INTERVAL_SECONDS = 0.5
 
 
 class ControllerManager:
@@ -47,12 +48,13 @@ class ControllerManager:
         self._node_key = _NODE + self.runs.node.name
         self._errors: dict[str, int] = {}
         self._seen_gen: dict[str, int] = {}
+        self._node_due = False
         self._threads: list[threading.Thread] = []
         self._stopping = threading.Event()
         self._handlers: dict[str, Callable[[str], float | None]] = {
             _RUN: self.runs.reconcile,
             _NS: self.namespaces.reconcile,
-            _NODE: self.nodes.reconcile,
+            _NODE: self._reconcile_node,
         }
 
     def _enqueue_run(self, key: str, delay: float) -> None:
@@ -105,6 +107,10 @@ class ControllerManager:
         ):
             self.runs.queues_changed()
             self.queue.add(self._node_key)
+
+    def _reconcile_node(self, name: str) -> float | None:
+        self._node_due = False
+        return self.nodes.reconcile(name)
 
     def _queue_spec_changed(self, event: WatchEvent) -> bool:
         """A ClusterQueue was added, removed or given a new spec (its status, which we write
@@ -159,8 +165,11 @@ class ControllerManager:
             self.queue.done(key)
         if delay is not None:
             self.queue.add_after(key, delay)
-        if prefix + ":" == _RUN and self.nodes.stale():
-            self.queue.add(self._node_key)
+        if prefix + ":" == _RUN and self.nodes.stale() and not self._node_due:
+            # Node and queue statuses trail allocations by up to this interval, so a burst of
+            # step transitions costs one status write, not one per step.
+            self._node_due = True
+            self.queue.add_after(self._node_key, STATUS_INTERVAL_SECONDS)
 
     def _watch(self, resource: str, rv: int) -> None:
         while not self._stopping.is_set():

@@ -72,7 +72,12 @@ def test_quota_below_current_use_is_refused(client: Client) -> None:
         client.update(lowered)
     stored = client.get("clusterqueues", "team")
     assert stored["spec"]["resourceGroups"][0]["flavors"][0]["resources"][0]["nominalQuota"] == "1"
-    assert stored["status"]["admittedWorkloads"] == 2
+
+    def admitted() -> bool:
+        status = client.get("clusterqueues", "team").get("status", {})
+        return bool(status.get("admittedWorkloads") == 2)
+
+    wait_for(admitted, what="the queue status to show both steps")
     client.delete("pipelineruns", "busy")
 
 

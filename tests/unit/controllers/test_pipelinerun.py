@@ -297,6 +297,7 @@ def test_the_node_reports_capacity_and_what_is_allocated(tmp_path: Path) -> None
     bench = Bench(tmp_path, cpus=(0, 1), gpus=(GpuDevice(0, "nvidia", "NVIDIA T4", 16 << 30),))
     gpu_step = {"resources": {"cpu": "1", "memory": "1Gi", "nvidia.com/gpu": 1}}
     bench.submit([py("a", **gpu_step), py("b", resources={"cpu": "2"})])
+    bench.advance(1)  # node status trails allocations by up to half a second
     status = bench.store.get("nodes", "", "fake-node")["status"]
     assert status["capacity"] == {"cpu": "2", "memory": "16Gi", "nvidia.com/gpu": "1"}
     assert status["allocated"] == {"cpu": "1", "memory": "1Gi", "nvidia.com/gpu": "1"}
@@ -304,6 +305,7 @@ def test_the_node_reports_capacity_and_what_is_allocated(tmp_path: Path) -> None
     assert status["gpus"][0]["allocated"] is True
     bench.complete(bench.running()[0])
     bench.complete(bench.running()[0])
+    bench.advance(1)
     status = bench.store.get("nodes", "", "fake-node")["status"]
     assert status["allocated"] == {"cpu": "0", "memory": "0", "nvidia.com/gpu": "0"}
 

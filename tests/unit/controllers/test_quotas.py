@@ -192,6 +192,7 @@ def test_queue_status_shows_usage_and_pending(tmp_path: Path) -> None:
         "clusterqueues.mlkube.io", queue("team", ["default"], [flavor("default", cpu="2")])
     )
     submit(bench, "default", "r", [py("a", **CPU1), py("b", **CPU1), py("c", **CPU1)])
+    bench.advance(1)  # queue status trails allocations by up to half a second
     status = bench.store.get("clusterqueues.mlkube.io", "", "team")["status"]
     assert (status["admittedWorkloads"], status["pendingWorkloads"]) == (2, 1)
     assert status["flavorsUsage"] == [
