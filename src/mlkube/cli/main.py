@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from mlkube.cli import pipelines, resources, tokens, up, usage, why
+from mlkube.cli import install, pipelines, resources, tokens, up, usage, why
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -30,6 +30,7 @@ for command in (
     tokens.token,
     usage.usage,
     why.why,
+    install.install,
 ):
     cli.add_command(command)
 

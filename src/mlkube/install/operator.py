@@ -1,0 +1,214 @@
+"""The operator's objects: Namespace, ServiceAccount, RBAC and the Deployment.
+
+Not built yet: the Deployment runs `mlkube operator`, a command that does not exist today. The
+controllers run only embedded (`mlkube up`), against SQLite and the local runtime; the operator
+needs the Kubernetes `ResourceStore` and `Runtime` and a health endpoint (`/healthz`, `/readyz`
+on port 8081). These manifests fix the contract that command must meet: non-root, read-only root
+filesystem (scratch space in `/tmp`), leader election through a Lease in its own namespace, the
+pod's namespace in `POD_NAMESPACE`.
+
+`DEFAULT_IMAGE` is a placeholder: no image is published at `ghcr.io/mlkube/mlkube` yet.
+Pass `image=` (`mlkube install --image`) with the one you build.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mlkube import __version__
+from mlkube.api.kinds import KINDS
+from mlkube.api.meta import API_GROUP
+
+DEFAULT_IMAGE = f"ghcr.io/mlkube/mlkube:{__version__}"
+DEFAULT_NAMESPACE = "mlkube-system"
+NAME = "mlkube-operator"
+HEALTH_PORT = 8081
+METRICS_PORT = 8080
+
+_ALL = ["get", "list", "watch", "create", "update", "patch", "delete"]
+_READ = ["get", "list", "watch"]
+# The built-in roles our RoleBindings grant (see `mlkube.api.rbac`); the operator may bind them
+# without holding every permission they carry.
+_BINDABLE_ROLES = ["view", "edit", "admin"]
+
+
+def labels() -> dict[str, str]:
+    """The recommended `app.kubernetes.io/*` labels, on every operator object."""
+    return {
+        "app.kubernetes.io/name": "mlkube",
+        "app.kubernetes.io/component": "operator",
+        "app.kubernetes.io/part-of": "mlkube",
+        "app.kubernetes.io/version": __version__,
+    }
+
+
+def operator_objects(*, image: str, namespace: str = DEFAULT_NAMESPACE) -> list[dict[str, Any]]:
+    """Everything but the CRDs, in the order to apply them."""
+    return [
+        namespace_object(namespace),
+        service_account(namespace),
+        cluster_role(),
+        cluster_role_binding(namespace),
+        leader_election_role(namespace),
+        leader_election_role_binding(namespace),
+        deployment(image=image, namespace=namespace),
+    ]
+
+
+def _meta(name: str, namespace: str | None = None) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": name}
+    if namespace is not None:
+        meta["namespace"] = namespace
+    meta["labels"] = labels()
+    return meta
+
+
+def namespace_object(namespace: str) -> dict[str, Any]:
+    """The operator's namespace, enforcing the `restricted` Pod Security Standard."""
+    meta = _meta(namespace)
+    meta["labels"] = {**meta["labels"], "pod-security.kubernetes.io/enforce": "restricted"}
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": meta}
+
+
+def service_account(namespace: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta(NAME, namespace)}
+
+
+def cluster_role() -> dict[str, Any]:
+    """What the controllers need cluster-wide: our kinds, and the objects they turn into."""
+    plurals = sorted(k.plural for k in KINDS if k.group == API_GROUP)
+    rules = [
+        _rule([API_GROUP], plurals, _ALL),
+        _rule([API_GROUP], [f"{p}/status" for p in plurals], ["get", "update", "patch"]),
+        # Setting blockOwnerDeletion on children needs update on the owner's finalizers.
+        _rule([API_GROUP], [f"{p}/finalizers" for p in plurals], ["update"]),
+        _rule([""], ["pods", "services", "persistentvolumeclaims", "resourcequotas"], _ALL),
+        _rule([""], ["pods/log"], ["get"]),
+        _rule([""], ["namespaces", "nodes"], _READ),
+        _rule(["", "events.k8s.io"], ["events"], ["create", "patch"]),
+        _rule(["batch"], ["jobs"], _ALL),
+        _rule(["apps"], ["deployments"], _ALL),
+        _rule(["autoscaling"], ["horizontalpodautoscalers"], _ALL),
+        _rule(["scheduling.k8s.io"], ["priorityclasses"], _READ),
+        _rule(["rbac.authorization.k8s.io"], ["roles", "rolebindings"], _ALL),
+        {
+            "apiGroups": ["rbac.authorization.k8s.io"],
+            "resources": ["clusterroles"],
+            "resourceNames": _BINDABLE_ROLES,
+            "verbs": ["bind"],
+        },
+    ]
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRole",
+        "metadata": _meta(NAME),
+        "rules": rules,
+    }
+
+
+def _rule(groups: list[str], resources: list[str], verbs: list[str]) -> dict[str, Any]:
+    return {"apiGroups": groups, "resources": resources, "verbs": verbs}
+
+
+def _subjects(namespace: str) -> list[dict[str, Any]]:
+    return [{"kind": "ServiceAccount", "name": NAME, "namespace": namespace}]
+
+
+def cluster_role_binding(namespace: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRoleBinding",
+        "metadata": _meta(NAME),
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": NAME},
+        "subjects": _subjects(namespace),
+    }
+
+
+def leader_election_role(namespace: str) -> dict[str, Any]:
+    """Leases only in the operator's own namespace: leader election needs nothing wider."""
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": _meta(f"{NAME}-leader-election", namespace),
+        "rules": [_rule(["coordination.k8s.io"], ["leases"], _ALL)],
+    }
+
+
+def leader_election_role_binding(namespace: str) -> dict[str, Any]:
+    name = f"{NAME}-leader-election"
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": _meta(name, namespace),
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+        "subjects": _subjects(namespace),
+    }
+
+
+def deployment(*, image: str, namespace: str) -> dict[str, Any]:
+    """One replica of `mlkube operator` (leader election makes a second one safe, idle)."""
+    selector = {"app.kubernetes.io/name": "mlkube", "app.kubernetes.io/component": "operator"}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": _meta(NAME, namespace),
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": selector},
+            "template": {
+                "metadata": {"labels": labels()},
+                "spec": {
+                    "serviceAccountName": NAME,
+                    "securityContext": {
+                        "runAsNonRoot": True,
+                        "runAsUser": 65532,
+                        "runAsGroup": 65532,
+                        "seccompProfile": {"type": "RuntimeDefault"},
+                    },
+                    "containers": [_container(image)],
+                    "volumes": [{"name": "tmp", "emptyDir": {}}],
+                    "terminationGracePeriodSeconds": 30,
+                },
+            },
+        },
+    }
+
+
+def _container(image: str) -> dict[str, Any]:
+    return {
+        "name": "operator",
+        "image": image,
+        "command": ["mlkube", "operator"],
+        "env": [
+            {
+                "name": "POD_NAMESPACE",
+                "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}},
+            }
+        ],
+        "ports": [
+            {"name": "metrics", "containerPort": METRICS_PORT, "protocol": "TCP"},
+            {"name": "health", "containerPort": HEALTH_PORT, "protocol": "TCP"},
+        ],
+        "livenessProbe": _probe("/healthz", initial_delay=15),
+        "readinessProbe": _probe("/readyz", initial_delay=5),
+        "resources": {
+            "requests": {"cpu": "100m", "memory": "128Mi"},
+            "limits": {"cpu": "1", "memory": "512Mi"},
+        },
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "runAsNonRoot": True,
+            "capabilities": {"drop": ["ALL"]},
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+    }
+
+
+def _probe(path: str, *, initial_delay: int) -> dict[str, Any]:
+    return {
+        "httpGet": {"path": path, "port": "health"},
+        "initialDelaySeconds": initial_delay,
+        "periodSeconds": 10,
+    }
