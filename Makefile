@@ -10,6 +10,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[ml,dev]'
+	command -v kubectl >/dev/null || (apt-get update -qq && apt-get install -y -qq kubectl)
 	touch $(STAMP)
 
 install: $(STAMP)

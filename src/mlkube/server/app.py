@@ -16,7 +16,7 @@ from starlette.routing import Route
 
 from mlkube.api.clock import Clock, SystemClock
 from mlkube.api.errors import ServiceUnavailable
-from mlkube.server import discovery, logs, reads, writes
+from mlkube.server import discovery, logs, openapi, reads, writes
 from mlkube.server.auth import BearerAuth
 from mlkube.server.context import (
     Admission,
@@ -148,7 +148,7 @@ def probe_routes(ctx: ApiContext) -> list[Route]:
 
 
 def discovery_routes() -> list[Route]:
-    """The discovery documents kubectl and the kubernetes client read first."""
+    """The discovery and OpenAPI documents kubectl and the kubernetes client read first."""
 
     async def version(request: Request) -> Response:
         return JSONResponse(discovery.version_info())
@@ -174,6 +174,15 @@ def discovery_routes() -> list[Route]:
             return any_error_response(route_not_found())
         return JSONResponse(discovery.api_resource_list(name, version))
 
+    async def openapi_index(request: Request) -> Response:
+        return JSONResponse(openapi.index())
+
+    async def openapi_document(request: Request) -> Response:
+        doc = openapi.document_for_path(request.path_params["path"])
+        if doc is None:
+            return any_error_response(route_not_found())
+        return JSONResponse(doc)
+
     get = ["GET"]
     return [
         Route("/version", version, methods=get),
@@ -182,4 +191,6 @@ def discovery_routes() -> list[Route]:
         Route("/apis", apis, methods=get),
         Route("/apis/{group}", group, methods=get),
         Route("/apis/{group}/{version}", group_version, methods=get),
+        Route("/openapi/v3", openapi_index, methods=get),
+        Route("/openapi/v3/{path:path}", openapi_document, methods=get),
     ]

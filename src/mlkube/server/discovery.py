@@ -13,6 +13,7 @@ from typing import Any
 
 from mlkube import __version__
 from mlkube.api.kinds import KINDS, Kind
+from mlkube.api.meta import API_GROUP
 from mlkube.server.routing import subresources, verbs
 
 # The Kubernetes API level whose conventions we follow; kubectl compares it for version skew.
@@ -86,8 +87,8 @@ def _resource(kind: Kind) -> dict[str, Any]:
     }
     if kind.short_names:
         entry["shortNames"] = list(kind.short_names)
-    if kind.group:
-        entry["categories"] = ["mlkube"]  # `kubectl get mlkube` lists them all
+    if kind.group == API_GROUP:
+        entry["categories"] = ["mlkube"]  # `kubectl get mlkube` lists our own kinds
     return entry
 
 

@@ -19,7 +19,7 @@ from starlette.responses import JSONResponse
 
 from mlkube.api.errors import BadRequest, Cause, Conflict, Forbidden, NotFound, UnsupportedMediaType
 from mlkube.api.kinds import NAMESPACE, Kind
-from mlkube.api.meta import CREATED_BY
+from mlkube.api.meta import API_GROUP, CREATED_BY
 from mlkube.controllers.namespace import FINALIZER as NAMESPACE_FINALIZER
 from mlkube.server.body import read_body
 from mlkube.server.context import ApiContext
@@ -36,6 +36,7 @@ from mlkube.server.params import parse_dry_run
 from mlkube.server.routing import ResourcePath
 
 MERGE_PATCH_TYPES = ("application/merge-patch+json", "application/json")
+STRATEGIC = "application/strategic-merge-patch+json"
 # A patch without a resourceVersion is retried on Conflict: someone else wrote in between,
 # and re-applying the patch to the newer object is what the caller meant.
 PATCH_ATTEMPTS = 5
@@ -123,7 +124,7 @@ async def update_status(ctx: ApiContext, request: Request, target: ResourcePath)
 async def patch(ctx: ApiContext, request: Request, target: ResourcePath) -> JSONResponse:
     """PATCH an object or its status with a JSON merge patch, validating the result."""
     kind, namespace, name = _item(target)
-    body = parse_json_object(await _merge_patch_body(request), what="patch")
+    body = parse_json_object(await _merge_patch_body(request, kind), what="patch")
     status_only = target.subresource == "status"
     dry_run = parse_dry_run(request.query_params)
     for _ in range(PATCH_ATTEMPTS):
@@ -149,15 +150,43 @@ async def patch(ctx: ApiContext, request: Request, target: ResourcePath) -> JSON
     )
 
 
-async def _merge_patch_body(request: Request) -> bytes:
+async def _merge_patch_body(request: Request, kind: Kind) -> bytes:
+    """The body of a merge patch; a strategic merge patch only for built-in kinds.
+
+    kubectl sends a strategic merge patch for the kinds it knows (Namespace, RoleBinding, ...)
+    and a JSON merge patch for custom ones. We read a strategic merge patch as a JSON merge
+    patch: the two agree on maps and scalars, and differ only on lists with merge keys or
+    merge strategies (`$patch`, `$setElementOrder/...` directives), which our built-in kinds'
+    user-written fields do not use; a patch carrying such a directive is refused (400), never
+    applied wrongly. Custom kinds refuse it with 415, as Kubernetes does for custom resources.
+    """
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type not in MERGE_PATCH_TYPES:
+    accepted = MERGE_PATCH_TYPES if kind.group == API_GROUP else (*MERGE_PATCH_TYPES, STRATEGIC)
+    if content_type not in accepted:
         raise UnsupportedMediaType(
             f'the body of the request was in an unsupported format ("{content_type}") - '
-            f"accepted media types include: {', '.join(MERGE_PATCH_TYPES)} "
+            f"accepted media types include: {', '.join(accepted)} "
             f"(a JSON merge patch; with kubectl use --type merge)"
         )
-    return await read_body(request)
+    raw = await read_body(request)
+    if content_type == STRATEGIC:
+        _refuse_directives(parse_json_object(raw, what="patch"))
+    return raw
+
+
+def _refuse_directives(value: Any, where: str = "") -> None:
+    """`BadRequest` naming the first strategic-merge directive (a `$...` key) in a patch."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if str(key).startswith("$"):
+                raise BadRequest(
+                    f"strategic merge patch directive {key!r} at {where or '.'} is not "
+                    "supported: patch with --type merge instead"
+                )
+            _refuse_directives(item, f"{where}.{key}")
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _refuse_directives(item, f"{where}[{i}]")
 
 
 async def delete(ctx: ApiContext, request: Request, target: ResourcePath) -> JSONResponse:
