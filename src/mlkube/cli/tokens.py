@@ -69,8 +69,14 @@ def create_token(
     secret = generate_token()
     TokenFile(folder / "tokens.yaml").add(secret, user)
     if config_out is not None:
-        server = load_config().server
-        write_config(config_out, server=server, token=secret, namespace=namespace)
+        current = load_config()
+        write_config(
+            config_out,
+            server=current.server,
+            token=secret,
+            namespace=namespace,
+            ca_data=current.ca_data,
+        )
         out.print(f"wrote a client config for {user} to {config_out}", highlight=False)
     else:
         out.print(secret, highlight=False, markup=False)

@@ -51,7 +51,7 @@ def up(data_dir: Path | None, host: str, port: int, config_path: Path | None) ->
     except PortInUse as e:
         err.print(f"error: {e}", highlight=False, markup=False)
         raise SystemExit(1) from None
-    write_config(config, server=platform.url, token=platform.admin_token())
+    write_config(config, server=platform.url, token=platform.admin_token(), ca_data=platform.ca_pem)
     node = platform.runtime.node()
     out.print(f"mlkube is up at {platform.url}", highlight=False)
     out.print(f"  data:        {platform.data.root}", highlight=False)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import ssl
 from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import quote
@@ -77,9 +78,11 @@ class Client:
         namespace: str = "default",
         timeout: float = 30.0,
         transport: httpx.BaseTransport | None = None,
+        ca_data: bytes | None = None,
     ) -> None:
-        """`server` is the base URL (`http://127.0.0.1:8470`); `namespace` is the default for
-        namespaced kinds; `timeout` bounds each request (watches and followed logs excepted)."""
+        """`server` is the base URL (`https://127.0.0.1:8470`); `namespace` is the default for
+        namespaced kinds; `timeout` bounds each request (watches and followed logs excepted);
+        `ca_data` is the PEM of the CA to trust for an HTTPS server (else the system's)."""
         self.server = server.rstrip("/")
         self.namespace = namespace
         self._timeout = timeout
@@ -88,13 +91,14 @@ class Client:
             headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
             timeout=timeout,
             transport=transport,
+            verify=ssl.create_default_context(cadata=ca_data.decode()) if ca_data else True,
         )
 
     @classmethod
     def from_config(cls, path: str | os.PathLike[str] | None = None) -> Client:
         """A client for the server, token and namespace of a kubeconfig (see `load_config`)."""
         config = load_config(path)
-        return cls(config.server, config.token, namespace=config.namespace)
+        return cls(config.server, config.token, namespace=config.namespace, ca_data=config.ca_data)
 
     def close(self) -> None:
         """Close the connection pool."""

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import tempfile
 from collections.abc import Mapping
@@ -41,6 +42,7 @@ class ClientConfig:
     server: str
     token: str
     namespace: str = "default"
+    ca_data: bytes | None = None  # PEM of the CA that signed the server's certificate
 
 
 def config_path(
@@ -98,10 +100,16 @@ def parse_kubeconfig(
         raise ConfigError(f"{source}: context {chosen!r} names no cluster with a server URL")
     if not user or not user.get("token"):
         raise ConfigError(f"{source}: context {chosen!r} names no user with a token")
+    ca = cluster.get("certificate-authority-data")
+    try:
+        ca_data = base64.b64decode(str(ca), validate=True) if ca else None
+    except ValueError:
+        raise ConfigError(f"{source}: certificate-authority-data is not base64") from None
     return ClientConfig(
         server=str(cluster["server"]),
         token=str(user["token"]),
         namespace=str(ctx.get("namespace") or "default"),
+        ca_data=ca_data,
     )
 
 
@@ -117,12 +125,17 @@ def _named(data: Mapping[str, Any], key: str, inner: str, source: str) -> dict[s
     return table
 
 
-def kubeconfig(*, server: str, token: str, namespace: str = "default") -> dict[str, Any]:
+def kubeconfig(
+    *, server: str, token: str, namespace: str = "default", ca_data: bytes | None = None
+) -> dict[str, Any]:
     """A kubeconfig with one cluster, user and context, all named `mlkube`."""
+    cluster: dict[str, str] = {"server": server}
+    if ca_data is not None:
+        cluster["certificate-authority-data"] = base64.b64encode(ca_data).decode()
     return {
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [{"name": CONTEXT_NAME, "cluster": {"server": server}}],
+        "clusters": [{"name": CONTEXT_NAME, "cluster": cluster}],
         "users": [{"name": CONTEXT_NAME, "user": {"token": token}}],
         "contexts": [
             {
@@ -136,7 +149,12 @@ def kubeconfig(*, server: str, token: str, namespace: str = "default") -> dict[s
 
 
 def write_config(
-    path: str | os.PathLike[str], *, server: str, token: str, namespace: str = "default"
+    path: str | os.PathLike[str],
+    *,
+    server: str,
+    token: str,
+    namespace: str = "default",
+    ca_data: bytes | None = None,
 ) -> Path:
     """Write a kubeconfig for `server` and `token`, replacing any file there atomically.
 
@@ -144,7 +162,8 @@ def write_config(
     not even for a moment); missing parent folders are created with mode 0700.
     """
     text = yaml.safe_dump(
-        kubeconfig(server=server, token=token, namespace=namespace), sort_keys=False
+        kubeconfig(server=server, token=token, namespace=namespace, ca_data=ca_data),
+        sort_keys=False,
     )
     return write_private_file(Path(path).expanduser(), text)
 

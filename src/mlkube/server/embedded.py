@@ -37,6 +37,7 @@ from mlkube.server.app import create_app
 from mlkube.server.audit import AuditLog
 from mlkube.server.auth import TokenFile, generate_token
 from mlkube.server.authz import RbacAuthorizer
+from mlkube.server.tls import TlsFiles, ensure_certificates
 from mlkube.storage.layout import DataDir
 from mlkube.store.sqlite import SqliteStore
 
@@ -57,19 +58,27 @@ class EmbeddedPlatform:
         port: int = 8470,
         runtime: Runtime | None = None,
         clock: Clock | None = None,
+        tls: bool = True,
     ) -> None:
         self.data = DataDir(data_dir)
         self.host = host
         self.port = port
         self.clock = clock or SystemClock()
         self._runtime = runtime
+        self.tls = tls
+        self.tls_files: TlsFiles | None = None
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self._socket: socket.socket | None = None
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
+
+    @property
+    def ca_pem(self) -> bytes | None:
+        """The CA certificate clients must trust (None without TLS)."""
+        return self.tls_files.ca_pem() if self.tls_files else None
 
     @property
     def token_file(self) -> Path:
@@ -89,6 +98,8 @@ class EmbeddedPlatform:
         """Open the store, start the runtime and controllers, build the API; no serving yet."""
         self.data.root.mkdir(parents=True, exist_ok=True)
         self._socket = self._bind()
+        if self.tls:
+            self.tls_files = ensure_certificates(self.data.root / "tls", hosts=[self.host])
         self.store = SqliteStore(self.data.state_db, clock=self.clock)
         self.runtime = self._runtime or LocalRuntime()
         self._ensure_default_namespace()
@@ -186,6 +197,8 @@ class EmbeddedPlatform:
             access_log=False,
             lifespan="off",
             timeout_graceful_shutdown=1,
+            ssl_certfile=str(self.tls_files.server_cert) if self.tls_files else None,
+            ssl_keyfile=str(self.tls_files.server_key) if self.tls_files else None,
         )
         return uvicorn.Server(config)
 

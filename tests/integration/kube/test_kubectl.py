@@ -1,19 +1,18 @@
-"""The real `kubectl` binary against `mlkube up`, with the credentials of the kubeconfig that
-`mlkube up` wrote (reached through a TLS relay: see `tls_relay` for why)."""
+"""The real `kubectl` binary against `mlkube up`, with the kubeconfig `mlkube up` wrote.
+
+kubectl sends a kubeconfig's token only over TLS, which is one reason `mlkube up` serves HTTPS
+with its own CA (written into the kubeconfig as `certificate-authority-data`)."""
 
 from __future__ import annotations
 
 import json
 import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from tests.integration.kube.tls_relay import TlsRelay, self_signed_certificate
 from tests.integration.platform.conftest import UpProcess
 
 PIPELINE = """\
@@ -73,19 +72,9 @@ class Kubectl:
 
 
 @pytest.fixture
-def kubectl(up: UpProcess, tmp_path: Path) -> Iterator[Kubectl]:
-    """kubectl with the kubeconfig `mlkube up` wrote, its server swapped for the TLS relay."""
-    written = yaml.safe_load((up.home / "config").read_text())
-    port = int(written["clusters"][0]["cluster"]["server"].rsplit(":", 1)[1])
-    cert, key = self_signed_certificate(tmp_path)
-    with TlsRelay(port, cert, key) as relay:
-        written["clusters"][0]["cluster"] = {
-            "server": relay.url,
-            "insecure-skip-tls-verify": True,
-        }
-        kubeconfig = tmp_path / "kubeconfig"
-        kubeconfig.write_text(yaml.safe_dump(written))
-        yield Kubectl(kubeconfig, tmp_path)
+def kubectl(up: UpProcess, tmp_path: Path) -> Kubectl:
+    """kubectl with exactly the kubeconfig `mlkube up` wrote: HTTPS, its CA, its token."""
+    return Kubectl(up.home / "config", tmp_path)
 
 
 def test_namespaces(kubectl: Kubectl) -> None:

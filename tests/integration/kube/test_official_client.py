@@ -3,7 +3,9 @@ kubeconfig that `mlkube up` writes: CRUD, status, watch and `Status` errors."""
 
 from __future__ import annotations
 
+import base64
 import json
+import ssl
 from collections.abc import Iterator
 from typing import Any
 
@@ -170,7 +172,9 @@ def test_strategic_merge_patch_is_a_merge_patch_for_builtin_kinds(up: UpProcess)
     server = written["clusters"][0]["cluster"]["server"]
     token = written["users"][0]["user"]["token"]
     smp = {"Authorization": f"Bearer {token}", "Content-Type": SMP}
-    with httpx.Client(base_url=server, headers=smp) as http:
+    ca = base64.b64decode(written["clusters"][0]["cluster"]["certificate-authority-data"])
+    trust = ssl.create_default_context(cadata=ca.decode())
+    with httpx.Client(base_url=server, headers=smp, verify=trust) as http:
         ok = http.patch("/api/v1/namespaces/default", json={"metadata": {"labels": {"a": "1"}}})
         assert ok.status_code == 200 and ok.json()["metadata"]["labels"] == {"a": "1"}
         directive = {"metadata": {"$setElementOrder/finalizers": []}}

@@ -85,7 +85,7 @@ def platform(tmp_path: Path) -> Iterator[EmbeddedPlatform]:
 
 @pytest.fixture
 def client(platform: EmbeddedPlatform) -> Iterator[Client]:
-    with Client(platform.url, platform.admin_token()) as c:
+    with Client(platform.url, platform.admin_token(), ca_data=platform.ca_pem) as c:
         yield c
 
 

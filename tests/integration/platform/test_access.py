@@ -35,7 +35,7 @@ class Team:
     def user(self, name: str) -> Client:
         token = generate_token()
         TokenFile(self.platform.token_file).add(token, name)
-        client = Client(self.platform.url, token)
+        client = Client(self.platform.url, token, ca_data=self.platform.ca_pem)
         self.clients.append(client)
         return client
 
@@ -126,7 +126,7 @@ def test_service_accounts_and_unknown_tokens(team: Team, platform: EmbeddedPlatf
     )
     ci = team.user("system:serviceaccount:team-a:ci")
     ci.create(run_body("from-ci", [py("a", "noop")], namespace="team-a"))
-    stranger = Client(platform.url, "not-a-token")
+    stranger = Client(platform.url, "not-a-token", ca_data=platform.ca_pem)
     team.clients.append(stranger)
     with pytest.raises(Unauthorized):
         stranger.list("pipelineruns", namespace="team-a")

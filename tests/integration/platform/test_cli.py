@@ -72,7 +72,7 @@ def test_config_is_private_and_up_prints_where(up: UpProcess) -> None:
     config = up.home / "config"
     assert stat.S_IMODE(os.stat(config).st_mode) == 0o600
     log = (up.home / "up.log").read_text()
-    assert "mlkube is up at http://127.0.0.1:" in log
+    assert "mlkube is up at https://127.0.0.1:" in log
     assert str(config) in log
     nodes = up.cli("get", "nodes").stdout.splitlines()
     assert nodes[0].split() == ["NAME", "STATUS", "CPU", "MEMORY", "GPUS", "RUNNING/WAITING", "AGE"]

@@ -183,7 +183,7 @@ def test_gpus_from_a_fake_device_list_reach_the_step(tmp_path: Path) -> None:
     plat = EmbeddedPlatform(tmp_path / "data", port=0, runtime=LocalRuntime(gpus=gpus))
     plat.start()
     try:
-        with Client(plat.url, plat.admin_token()) as client:
+        with Client(plat.url, plat.admin_token(), ca_data=plat.ca_pem) as client:
             with pytest.raises(Invalid, match=r"requests 9 nvidia\.com/gpu but node"):
                 client.create(run_body("nine", [py("a", "noop", resources={"nvidia.com/gpu": 9})]))
             client.create(
