@@ -78,14 +78,10 @@ def results_table(client: Client, run_name: str) -> Table:
             candidate + mark,
             f"{metrics['accuracy']:.4f}",
             f"{metrics['f1_macro']:.4f}",
-            _took(train),
+            elapsed(str(train.get("startTime") or ""), str(train.get("finishTime") or "")) or "-",
             cpus,
         )
     return table
-
-
-def _took(st: dict[str, object]) -> str:
-    return elapsed(str(st.get("startTime") or ""), str(st.get("finishTime") or "")) or "-"
 
 
 def main() -> int:

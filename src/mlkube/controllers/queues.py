@@ -7,7 +7,8 @@ from collections.abc import Iterator
 from mlkube.api.errors import Conflict, NotFound
 from mlkube.api.kinds import CLUSTER_QUEUE
 from mlkube.api.queueing import ClusterQueueStatus, FlavorUsage
-from mlkube.controllers.pipelinerun.node_queue import NodeQueue, step_key_of
+from mlkube.controllers.pipelinerun.launch import step_key_of
+from mlkube.controllers.pipelinerun.node_queue import NodeQueue
 from mlkube.controllers.pipelinerun.quota_gate import QueueConfig, flavor_options, step_usage
 from mlkube.scheduling.quota import FlavorResource, format_amount
 from mlkube.store.base import ResourceStore

@@ -28,7 +28,6 @@ from mlkube.api.namespace import DEFAULT_NAMESPACE
 from mlkube.controllers.admission import capacity_check, queue_checks
 from mlkube.controllers.manager import ControllerManager
 from mlkube.controllers.namespace import FINALIZER as NAMESPACE_FINALIZER
-from mlkube.controllers.pipelinerun.controller import node_capacity
 from mlkube.controllers.pipelinerun.quota_gate import load_queues
 from mlkube.controllers.queues import queue_usage
 from mlkube.runtime.base import Runtime
@@ -112,7 +111,7 @@ class EmbeddedPlatform:
             store=self.store,
             authenticator=TokenFile(self.token_file).authenticate,
             admission=[
-                capacity_check(node_capacity(self.runtime)),
+                capacity_check(self.manager.runs.node),
                 queue_checks(self.store, self._queue_usage),
             ],
             log_source=self.log_path,

@@ -23,11 +23,12 @@ from mlkube.api.pipelinerun import (
 )
 from mlkube.controllers.pipelinerun.launch import (
     run_key_of,
+    run_of,
 )
-from mlkube.controllers.pipelinerun.node_queue import NodeQueue, run_of
+from mlkube.controllers.pipelinerun.node_queue import NodeQueue
 from mlkube.controllers.pipelinerun.quota_gate import QueueConfig, load_queues
 from mlkube.controllers.pipelinerun.run_pass import RunPass
-from mlkube.runtime.base import GpuDevice, Runtime, WorkloadExit
+from mlkube.runtime.base import GpuDevice, NodeInfo, Runtime, WorkloadExit
 from mlkube.scheduling.node_fit import GpuSlot, NodeCapacity
 from mlkube.storage.cache import StepCache
 from mlkube.storage.layout import DataDir
@@ -38,9 +39,8 @@ RESOURCE = PIPELINE_RUN.resource
 Enqueue = Callable[[str, float], None]
 
 
-def node_capacity(runtime: Runtime) -> NodeCapacity:
-    """The scheduler's view of what the runtime's node has."""
-    info = runtime.node()
+def node_capacity(info: NodeInfo) -> NodeCapacity:
+    """The scheduler's view of what a runtime's node has."""
     gpus = tuple(GpuSlot(g.index, g.vendor, g.model) for g in info.gpus)
     return NodeCapacity(info.name, info.cpus, info.memory_bytes, gpus)
 
@@ -63,8 +63,9 @@ class PipelineRunController:
         self.enqueue = enqueue
         self.stop_grace_seconds = stop_grace_seconds
         self.cache = StepCache(data.cache)
-        self.node = node_capacity(runtime)
-        self.gpus: dict[int, GpuDevice] = {g.index: g for g in runtime.node().gpus}
+        info = runtime.node()  # may probe devices: ask once
+        self.node = node_capacity(info)
+        self.gpus: dict[int, GpuDevice] = {g.index: g for g in info.gpus}
         self.queue = NodeQueue(self.node)
         # Resource versions this controller wrote: their watch events carry nothing new, so
         # the manager drops them instead of reconciling the run a second time.

@@ -41,6 +41,17 @@ def run_key_of(workload_id: str) -> str:
     return "/".join(workload_id.split("/")[:2])
 
 
+def step_key_of(workload_id: str) -> str:
+    """`ns/run/uid/step/attempt` → `ns/run/step`, the key a step waits under."""
+    ns, run, _, step, _ = workload_id.split("/")
+    return f"{ns}/{run}/{step}"
+
+
+def run_of(step_key: str) -> str:
+    """`ns/run/step` → `ns/run`."""
+    return step_key.rsplit("/", 1)[0]
+
+
 def step_cache_key(step: StepSpec, inputs: dict[str, dict[str, Any]]) -> str:
     """The cache key of a step: its code, how it is called, and its resolved inputs."""
     material: dict[str, Any] = {

@@ -16,6 +16,7 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from mlkube.api.resources import ResourceRequest
+from mlkube.controllers.pipelinerun.launch import run_of, step_key_of
 from mlkube.controllers.pipelinerun.quota_gate import QueueConfig, step_workload
 from mlkube.scheduling.admission import Snapshot
 from mlkube.scheduling.admission import admit as admit_by_quota
@@ -23,17 +24,6 @@ from mlkube.scheduling.node_fit import Grant, NodeCapacity
 from mlkube.scheduling.preemption import preemption_targets
 from mlkube.scheduling.queue import QueuedWork, admit
 from mlkube.scheduling.quota import Workload
-
-
-def run_of(step_key: str) -> str:
-    """`ns/run/step` → `ns/run`."""
-    return step_key.rsplit("/", 1)[0]
-
-
-def step_key_of(workload_id: str) -> str:
-    """`ns/run/uid/step/attempt` → `ns/run/step`."""
-    ns, run, _, step, _ = workload_id.split("/")
-    return f"{ns}/{run}/{step}"
 
 
 @dataclass(frozen=True)
@@ -110,8 +100,10 @@ class NodeQueue:
                 return
 
     def take_reserved(self, step_key: str) -> Grant | None:
-        self.version += 1
-        return self.reserved.pop(step_key, None)
+        grant = self.reserved.pop(step_key, None)
+        if grant is not None:
+            self.version += 1
+        return grant
 
     def take_never(self, step_key: str) -> str | None:
         return self.never.pop(step_key, None)
@@ -122,10 +114,10 @@ class NodeQueue:
 
     def release(self, workload_id: str) -> bool:
         """Free what a finished workload held; True if it held anything."""
-        self.version += 1
         self.preempting.discard(workload_id)
         if self.running.pop(workload_id, None) is None:
             return False
+        self.version += 1
         key = step_key_of(workload_id)
         self.flavors.pop(key, None)
         self.info.pop(key, None)
