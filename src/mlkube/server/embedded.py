@@ -28,7 +28,6 @@ from mlkube.api.namespace import DEFAULT_NAMESPACE
 from mlkube.controllers.admission import capacity_check, queue_checks
 from mlkube.controllers.manager import ControllerManager
 from mlkube.controllers.namespace import FINALIZER as NAMESPACE_FINALIZER
-from mlkube.controllers.pipelinerun.quota_gate import load_queues
 from mlkube.controllers.queues import queue_usage
 from mlkube.runtime.base import Runtime
 from mlkube.runtime.local.runtime import LocalRuntime
@@ -157,7 +156,7 @@ class EmbeddedPlatform:
             self.audit.close()
 
     def _queue_usage(self) -> dict[str, dict[tuple[str, str], int]]:
-        return queue_usage(self.manager.runs.queue, load_queues(self.store))
+        return queue_usage(self.manager.runs.queue, self.manager.runs.queue_config())
 
     def log_path(self, namespace: str, run: str, step: str, attempt: int | None) -> Path | None:
         """The log file of a step attempt (the latest when `attempt` is None)."""
