@@ -17,6 +17,7 @@ from mlkube.api.pipeline import Pipeline, PipelineSpec
 from mlkube.api.pipelinerun import PipelineRun, PipelineRunSpec
 from mlkube.api.queueing import ClusterQueue, PriorityClass, ResourceFlavor
 from mlkube.api.rbac import RBAC_GROUP, ClusterRoleBinding, RoleBinding
+from mlkube.api.serving import InferenceService
 from mlkube.api.validation import causes_from_validation_error, name_causes, pipeline_causes
 
 
@@ -141,6 +142,16 @@ PRIORITY_CLASS = Kind(
     False,
     PriorityClass,
 )
+INFERENCE_SERVICE = Kind(
+    API_GROUP,
+    API_VERSION,
+    "InferenceService",
+    "inferenceservices",
+    "inferenceservice",
+    ("isvc",),
+    True,
+    InferenceService,
+)
 KINDS: tuple[Kind, ...] = (
     NAMESPACE,
     NODE,
@@ -151,6 +162,7 @@ KINDS: tuple[Kind, ...] = (
     RESOURCE_FLAVOR,
     CLUSTER_QUEUE,
     PRIORITY_CLASS,
+    INFERENCE_SERVICE,
 )
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from mlkube.cli import install, pipelines, resources, tokens, up, usage, why
+from mlkube.cli import install, pipelines, resources, serve, tokens, up, usage, why
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -27,6 +27,7 @@ for command in (
     resources.logs,
     pipelines.run,
     pipelines.compile_,
+    serve.serve,
     tokens.token,
     usage.usage,
     why.why,

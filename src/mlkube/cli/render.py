@@ -127,6 +127,27 @@ def _node_row(obj: dict[str, Any], now: datetime | None) -> list[str]:
     ]
 
 
+def _isvc_row(obj: dict[str, Any], now: datetime | None) -> list[str]:
+    status = obj.get("status") or {}
+    conditions: list[dict[str, Any]] = status.get("conditions") or []
+    ready = next((c for c in conditions if c.get("type") == "Ready"), {})
+    revisions: list[dict[str, Any]] = status.get("revisions") or []
+    desired = sum(r.get("desiredReplicas", 0) for r in revisions)
+    traffic = ", ".join(
+        f"{r['name'].rsplit('-', 1)[-1].lstrip('0') or '0'}:{r.get('percent', 0)}%"
+        for r in revisions
+        if r.get("percent")
+    )
+    return [
+        obj["metadata"]["name"],
+        status.get("url") or "-",
+        ready.get("status", "Unknown"),
+        f"{status.get('readyReplicas', 0)}/{desired}",
+        traffic or "-",
+        age(obj["metadata"].get("creationTimestamp"), now=now),
+    ]
+
+
 _COLUMNS = {
     "PipelineRun": (["NAME", "PHASE", "STEPS", "DURATION", "AGE"], _run_row),
     "Pipeline": (["NAME", "STEPS", "AGE"], _pipeline_row),
@@ -139,6 +160,10 @@ _COLUMNS = {
     "ClusterRoleBinding": (["NAME", "ROLE", "SUBJECTS", "AGE"], _binding_row),
     "PriorityClass": (["NAME", "VALUE", "GLOBAL-DEFAULT", "AGE"], _priority_row),
     "Node": (["NAME", "STATUS", "CPU", "MEMORY", "GPUS", "RUNNING/WAITING", "AGE"], _node_row),
+    "InferenceService": (
+        ["NAME", "URL", "READY", "REPLICAS", "TRAFFIC (REVISION:%)", "AGE"],
+        _isvc_row,
+    ),
 }
 
 

@@ -14,10 +14,19 @@ from collections.abc import Callable
 
 from mlkube.api.clock import Clock
 from mlkube.api.errors import Expired
-from mlkube.api.kinds import CLUSTER_QUEUE, NAMESPACE, PIPELINE_RUN, RESOURCE_FLAVOR
+from mlkube.api.kinds import (
+    CLUSTER_QUEUE,
+    INFERENCE_SERVICE,
+    NAMESPACE,
+    PIPELINE_RUN,
+    RESOURCE_FLAVOR,
+)
 from mlkube.controllers.namespace import NamespaceController
 from mlkube.controllers.node import NodeController
 from mlkube.controllers.pipelinerun.controller import PipelineRunController
+from mlkube.controllers.serving.autoscaler import ServingAutoscaler
+from mlkube.controllers.serving.controller import InferenceServiceController
+from mlkube.controllers.serving.router_client import RouterAdmin
 from mlkube.controllers.workqueue import WorkQueue
 from mlkube.runtime.base import Runtime
 from mlkube.storage.layout import DataDir
@@ -28,13 +37,21 @@ log = logging.getLogger("mlkube.controllers")
 _RUN = "pipelinerun:"
 _NS = "namespace:"
 _NODE = "node:"
+_ISVC = "isvc:"
+_AUTOSCALE = "autoscale:"
 _MAX_ERROR_BACKOFF = 30.0
 STATUS_INTERVAL_SECONDS = 0.5
 
 
 class ControllerManager:
     def __init__(
-        self, store: ResourceStore, runtime: Runtime, *, data: DataDir, clock: Clock
+        self,
+        store: ResourceStore,
+        runtime: Runtime,
+        *,
+        data: DataDir,
+        clock: Clock,
+        router: RouterAdmin | None = None,
     ) -> None:
         self.store = store
         self.queue = WorkQueue(monotonic=clock.monotonic)
@@ -45,6 +62,11 @@ class ControllerManager:
         self.nodes = NodeController(
             store, self.runs.queue, self.runs.gpus, clock=clock, queues=self.runs.queue_config
         )
+        self.services = InferenceServiceController(
+            store, self.runs, router=router, data=data, enqueue=self._enqueue_service
+        )
+        self.autoscaler = ServingAutoscaler(self.services)
+        self._autoscale_due = False
         self._node_key = _NODE + self.runs.node.name
         self._errors: dict[str, int] = {}
         self._seen_gen: dict[str, int] = {}
@@ -55,10 +77,21 @@ class ControllerManager:
             _RUN: self.runs.reconcile,
             _NS: self.namespaces.reconcile,
             _NODE: self._reconcile_node,
+            _ISVC: self.services.reconcile,
+            _AUTOSCALE: self._autoscale,
         }
 
     def _enqueue_run(self, key: str, delay: float) -> None:
-        self.queue.add_after(_RUN + key, delay)
+        # Replicas of InferenceServices share the node queue and the runtime with steps; their
+        # keys read `ns/~name` (see controllers.serving.replicas) and go to their own controller.
+        namespace, _, name = key.partition("/")
+        if name.startswith("~"):
+            self._enqueue_service(f"{namespace}/{name[1:]}", delay)
+        else:
+            self.queue.add_after(_RUN + key, delay)
+
+    def _enqueue_service(self, key: str, delay: float) -> None:
+        self.queue.add_after(_ISVC + key, delay)
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -70,6 +103,7 @@ class ControllerManager:
             NAMESPACE.resource,
             CLUSTER_QUEUE.resource,
             RESOURCE_FLAVOR.resource,
+            INFERENCE_SERVICE.resource,
         ):
             self._spawn(f"watch-{resource}", functools.partial(self._watch, resource, rv))
         self._spawn("reconcile", self._work)
@@ -88,6 +122,9 @@ class ControllerManager:
             self._enqueue_run(f"{meta['namespace']}/{meta['name']}", 0.0)
         for obj in self.store.list(NAMESPACE.resource)[0]:
             self.queue.add(_NS + obj["metadata"]["name"])
+        for obj in self.store.list(INFERENCE_SERVICE.resource)[0]:
+            meta = obj["metadata"]
+            self._enqueue_service(f"{meta['namespace']}/{meta['name']}", 0.0)
         self.queue.add(self._node_key)
         return rv
 
@@ -100,6 +137,11 @@ class ControllerManager:
                 self.runs.own_writes.discard(event.resource_version)
                 return
             self._enqueue_run(f"{meta.get('namespace')}/{meta.get('name')}", 0.0)
+        elif kind == INFERENCE_SERVICE.kind:
+            if event.type == "MODIFIED" and event.resource_version in self.services.own_writes:
+                self.services.own_writes.discard(event.resource_version)
+                return
+            self._enqueue_service(f"{meta.get('namespace')}/{meta.get('name')}", 0.0)
         elif kind == NAMESPACE.kind:
             self.queue.add(_NS + str(meta.get("name")))
         elif kind == RESOURCE_FLAVOR.kind or (
@@ -107,6 +149,12 @@ class ControllerManager:
         ):
             self.runs.queues_changed()
             self.queue.add(self._node_key)
+
+    def _autoscale(self, _: str) -> float | None:
+        self._autoscale_due = False
+        delay = self.autoscaler.tick()
+        self._autoscale_due = delay is not None
+        return delay
 
     def _reconcile_node(self, name: str) -> float | None:
         self._node_due = False
@@ -165,6 +213,9 @@ class ControllerManager:
             self.queue.done(key)
         if delay is not None:
             self.queue.add_after(key, delay)
+        if prefix + ":" == _ISVC and not self._autoscale_due and self.services.services:
+            self._autoscale_due = True
+            self.queue.add_after(_AUTOSCALE, 0.5)
         if prefix + ":" == _RUN and self.nodes.stale() and not self._node_due:
             # Node and queue statuses trail allocations by up to this interval, so a burst of
             # step transitions costs one status write, not one per step.

@@ -29,6 +29,7 @@ from mlkube.controllers.admission import capacity_check, queue_checks
 from mlkube.controllers.manager import ControllerManager
 from mlkube.controllers.namespace import FINALIZER as NAMESPACE_FINALIZER
 from mlkube.controllers.queues import queue_usage
+from mlkube.controllers.serving.router_client import RouterProcess
 from mlkube.runtime.base import Runtime
 from mlkube.runtime.local.runtime import LocalRuntime
 from mlkube.server.app import create_app
@@ -57,6 +58,7 @@ class EmbeddedPlatform:
         runtime: Runtime | None = None,
         clock: Clock | None = None,
         tls: bool = True,
+        serving_port: int | None = None,
     ) -> None:
         self.data = DataDir(data_dir)
         self.host = host
@@ -64,6 +66,8 @@ class EmbeddedPlatform:
         self.clock = clock or SystemClock()
         self._runtime = runtime
         self.tls = tls
+        # Model services are reached through the router, on the next port by default.
+        self.serving_port = serving_port if serving_port is not None else (port + 1 if port else 0)
         self.tls_files: TlsFiles | None = None
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -101,7 +105,12 @@ class EmbeddedPlatform:
         self.store = SqliteStore(self.data.state_db, clock=self.clock)
         self.runtime = self._runtime or LocalRuntime()
         self._ensure_default_namespace()
-        self.manager = ControllerManager(self.store, self.runtime, data=self.data, clock=self.clock)
+        self.router = RouterProcess(
+            host=self.host, port=self.serving_port, work_dir=self.data.root / "serving"
+        )
+        self.manager = ControllerManager(
+            self.store, self.runtime, data=self.data, clock=self.clock, router=self.router
+        )
         self.manager.start()
         self.admin_token()
         self._ensure_admin_binding()
@@ -150,6 +159,8 @@ class EmbeddedPlatform:
             self.manager.stop()
         if hasattr(self, "runtime"):
             self.runtime.close()
+        if hasattr(self, "router"):
+            self.router.stop()
         if hasattr(self, "store"):
             self.store.close()
         if hasattr(self, "audit"):

@@ -8,6 +8,7 @@ from typing import Any
 
 from mlkube.api.kinds import NAMESPACE, PIPELINE_RUN
 from mlkube.controllers.manager import ControllerManager
+from mlkube.controllers.serving.router_client import RouterAdmin
 from mlkube.runtime.base import GpuDevice
 from mlkube.storage.layout import DataDir
 from mlkube.testing.clock import FakeClock
@@ -31,12 +32,15 @@ class Bench:
         clock: FakeClock | None = None,
         cpus: tuple[int, ...] = (0, 1, 2, 3),
         gpus: tuple[GpuDevice, ...] = (),
+        router: RouterAdmin | None = None,
     ) -> None:
         self.clock = clock or FakeClock()
         self.store = store or MemoryStore(clock=self.clock)
         self.runtime = FakeRuntime(cpus=cpus, gpus=gpus, clock=lambda: self.clock.now().timestamp())
         self.data = DataDir(root)
-        self.manager = ControllerManager(self.store, self.runtime, data=self.data, clock=self.clock)
+        self.manager = ControllerManager(
+            self.store, self.runtime, data=self.data, clock=self.clock, router=router
+        )
         self.seen_rv = self.store.current_resource_version()
         if store is None:
             self.store.create(

@@ -32,6 +32,8 @@ def test_resources_with_subresources() -> None:
         "resourceflavors",
         "clusterqueues",
         "clusterqueues/status",
+        "inferenceservices",
+        "inferenceservices/status",
     }
     runs = by_name["pipelineruns"]
     assert runs["kind"] == "PipelineRun" and runs["singularName"] == "pipelinerun"

@@ -123,6 +123,13 @@ class NodeQueue:
         self.info.pop(key, None)
         return True
 
+    def drop(self, step_key: str) -> None:
+        """Forget one queued or reserved workload (a replica no longer wanted)."""
+        for table in (self.waiting, self.reserved, self.never):
+            if table.pop(step_key, None) is not None:
+                self.version += 1
+        self.info.pop(step_key, None)
+
     def drop_run(self, run_key: str) -> None:
         """Forget queued and reserved steps of a run (deleted or finished)."""
         for table in (self.waiting, self.reserved, self.never):

@@ -1,0 +1,1 @@
+"""The InferenceService controller: revisions, replicas, routes and autoscaling."""

@@ -1,0 +1,78 @@
+"""Every half second: read the router's traffic, ask the policy, resize revisions.
+
+The metric comes from the router, which sees every request (in flight, and held by the
+activator while a revision has no replica), like Knative's activator and queue-proxies feed
+its autoscaler. A revision's share of the service's traffic is its traffic percent.
+"""
+
+from __future__ import annotations
+
+from mlkube.api.serving import PredictorSpec
+from mlkube.autoscaling import Observation, ScalePolicy, decide
+from mlkube.controllers.serving.controller import InferenceServiceController
+from mlkube.controllers.serving.router_client import ServiceStats
+
+__all__ = ["TICK_SECONDS", "ServingAutoscaler", "scale_policy"]
+
+TICK_SECONDS = 0.5
+
+
+def scale_policy(predictor: PredictorSpec) -> ScalePolicy:
+    """The HPA-style policy a predictor's fields describe."""
+    return ScalePolicy(
+        min_replicas=predictor.min_replicas,
+        max_replicas=predictor.max_replicas,
+        metric=predictor.scale_metric,
+        target=predictor.scale_target,
+        tolerance=0.1,
+        scale_up_stabilization_s=0.0,
+        scale_down_stabilization_s=predictor.scale_down_delay_seconds,
+        scale_to_zero_after_s=predictor.scale_to_zero_after_seconds,
+    )
+
+
+class ServingAutoscaler:
+    def __init__(self, controller: InferenceServiceController) -> None:
+        self.controller = controller
+
+    def tick(self) -> float | None:
+        """One round over every service; returns when to run again (None: no services)."""
+        ctl = self.controller
+        if not ctl.services or ctl.router is None:
+            return None
+        stats = ctl.router.stats()
+        now = ctl.now
+        wall = ctl.runs.clock.now().timestamp()
+        for service in list(ctl.services.values()):
+            policy = scale_policy(service.predictor)
+            traffic = stats.get(service.key, ServiceStats())
+            total = traffic.concurrency if policy.metric == "concurrency" else traffic.rps
+            changed = False
+            for name, percent in service.percents.items():
+                revision = service.revisions.get(name)
+                if percent == 0 or revision is None or revision.model_path is None:
+                    continue
+                if not revision.initialized:
+                    continue
+                held = traffic.held if not revision.ready() else 0
+                value = total * percent / 100
+                if policy.metric == "concurrency":
+                    # The router's concurrency counts held requests too; the policy adds them.
+                    value = max(0.0, value - held)
+                observation = Observation(
+                    at=now,
+                    current=len(revision.live()),
+                    ready=len(revision.ready()),
+                    value=value,
+                    held=held,
+                )
+                decision = decide(policy, revision.scale, observation)
+                revision.scale = decision.state
+                if decision.replicas != revision.desired:
+                    revision.desired = decision.replicas
+                    service.scale_reason = f"{name}: {decision.reason}"
+                    service.last_scale_at = wall
+                    changed = True
+            if changed:
+                ctl.enqueue(service.key, 0.0)
+        return TICK_SECONDS

@@ -1,0 +1,61 @@
+"""Turn a predictor's `storageUri` into a file the replicas load.
+
+- `/abs/path` and `file:///abs/path`: that file or folder, which must exist;
+- `pipelinerun://RUN/STEP/OUTPUT`: the artifact that output of a succeeded step of a run in
+  the service's namespace points to (a pickled model, as a `@step` returning an estimator
+  writes it, or a file the step saved).
+"""
+
+from __future__ import annotations
+
+import os
+
+from mlkube.api.errors import NotFound
+from mlkube.api.kinds import PIPELINE_RUN
+from mlkube.api.pipelinerun import PipelineRun
+from mlkube.store.base import ResourceStore
+
+__all__ = ["ModelNotReady", "resolve_model"]
+
+
+class ModelNotReady(Exception):
+    """The model cannot be found (yet); the message says what is missing."""
+
+
+def resolve_model(store: ResourceStore, namespace: str, uri: str) -> str:
+    """The local path of the model behind `uri`, or `ModelNotReady` saying why not."""
+    if uri.startswith("pipelinerun://"):
+        return _run_output(store, namespace, uri)
+    path = uri.removeprefix("file://")
+    if not os.path.isabs(path):
+        raise ModelNotReady(f"storageUri {uri!r} is not an absolute path")
+    if not os.path.exists(path):
+        raise ModelNotReady(f"storageUri {uri!r}: no such file or folder")
+    return path
+
+
+def _run_output(store: ResourceStore, namespace: str, uri: str) -> str:
+    run_name, step_name, output = uri.removeprefix("pipelinerun://").split("/")
+    try:
+        run = PipelineRun.model_validate(store.get(PIPELINE_RUN.resource, namespace, run_name))
+    except NotFound:
+        raise ModelNotReady(f"pipelinerun {namespace}/{run_name} not found") from None
+    step = next((s for s in run.status.steps if s.name == step_name), None)
+    if step is None:
+        raise ModelNotReady(f"pipelinerun {run_name} has no step {step_name!r}")
+    if step.phase != "Succeeded":
+        raise ModelNotReady(
+            f"step {step_name!r} of pipelinerun {run_name} has not succeeded (phase {step.phase})"
+        )
+    value = next((o for o in step.outputs if o.name == output), None)
+    if value is None:
+        names = ", ".join(o.name for o in step.outputs) or "none"
+        raise ModelNotReady(f"step {step_name!r} has no output {output!r} (outputs: {names})")
+    if value.artifact is None or not value.artifact.uri.startswith("file://"):
+        raise ModelNotReady(
+            f"output {output!r} of step {step_name!r} is an inline value, not a model artifact"
+        )
+    path = value.artifact.uri.removeprefix("file://")
+    if not os.path.exists(path):
+        raise ModelNotReady(f"the artifact of output {output!r} is missing at {path}")
+    return path

@@ -1,0 +1,233 @@
+"""The InferenceService controller on the bench: fake runtime, fake router, fake clock."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mlkube.api.kinds import INFERENCE_SERVICE
+from mlkube.controllers.serving.router_client import ServiceStats
+from mlkube.testing.fake_router import FakeRouter
+
+from .harness import Bench
+
+ISVC = INFERENCE_SERVICE.resource
+
+
+class ServingBench(Bench):
+    def __init__(self, root: Path, **kwargs: Any) -> None:
+        self.router = FakeRouter()
+        super().__init__(root / "data", router=self.router, **kwargs)
+        self.models = root / "models"
+        self.models.mkdir()
+        self.ports = iter(range(40000, 41000))
+
+    def model(self, name: str = "m1.joblib") -> str:
+        path = self.models / name
+        path.write_bytes(b"not really a model; the fake runtime never loads it")
+        return str(path)
+
+    def serve(self, name: str = "iris", **predictor: Any) -> None:
+        predictor.setdefault(
+            "model", {"modelFormat": {"name": "sklearn"}, "storageUri": self.model()}
+        )
+        body = {
+            "apiVersion": "mlkube.io/v1alpha1",
+            "kind": "InferenceService",
+            "metadata": {"name": name, "namespace": "default"},
+            "spec": {"predictor": predictor},
+        }
+        self.store.create(ISVC, body)
+        self.settle()
+
+    def update(self, name: str = "iris", **predictor: Any) -> None:
+        obj = self.isvc(name)
+        obj["spec"]["predictor"].update(predictor)
+        for key in [k for k, v in predictor.items() if v is None]:
+            del obj["spec"]["predictor"][key]
+        self.store.update(ISVC, obj)
+        self.settle()
+
+    def isvc(self, name: str = "iris") -> dict[str, Any]:
+        return self.store.get(ISVC, "default", name)
+
+    def ready(self, name: str = "iris") -> dict[str, Any]:
+        conditions = self.isvc(name)["status"]["conditions"]
+        return next(c for c in conditions if c["type"] == "Ready")
+
+    def replicas(self) -> list[str]:
+        return sorted(w for w in self.runtime.running() if "/~" in w)
+
+    def announce(self, workload_id: str) -> int:
+        """Play the model server: write the ready file with a port."""
+        spec = self.runtime.spec(workload_id)
+        port = next(self.ports)
+        (Path(spec.cwd) / "ready.json").write_text(json.dumps({"port": port, "pid": 1}))
+        self.advance(0.05)
+        return port
+
+    def announce_all(self) -> None:
+        for wid in self.replicas():
+            if not (Path(self.runtime.spec(wid).cwd) / "ready.json").exists():
+                self.announce(wid)
+
+    def traffic(self, name: str = "iris", **stats: Any) -> None:
+        self.router.traffic[f"default/{name}"] = ServiceStats(**stats)
+
+    def endpoints(self, name: str = "iris") -> dict[str, list[int]]:
+        route = self.router.route(f"default/{name}")
+        assert route is not None
+        return {r.name: [e.port for e in r.endpoints] for r in route.revisions}
+
+    def percents(self, name: str = "iris") -> dict[str, int]:
+        route = self.router.route(f"default/{name}")
+        assert route is not None
+        return {r.name: r.percent for r in route.revisions}
+
+
+@pytest.fixture
+def bench(tmp_path: Path) -> ServingBench:
+    return ServingBench(tmp_path)
+
+
+def test_a_replica_starts_then_serves_through_the_router(bench: ServingBench) -> None:
+    bench.serve()
+    [wid] = bench.replicas()
+    spec = bench.runtime.spec(wid)
+    assert spec.command is not None
+    assert spec.command[1:3] == ("-m", "mlkube.serving.replica")
+    assert spec.command[spec.command.index("--model") + 1] == str(bench.models / "m1.joblib")
+    assert bench.ready()["reason"] == "ReplicasStarting"
+    assert bench.endpoints() == {"iris-predictor-00001": []}
+
+    port = bench.announce(wid)
+    status = bench.isvc()["status"]
+    assert bench.ready()["status"] == "True" and bench.ready()["reason"] == "Serving"
+    assert status["url"] == "http://127.0.0.1:9999/serving/default/iris"
+    assert status["readyReplicas"] == 1
+    assert status["latestReadyRevision"] == "iris-predictor-00001"
+    assert bench.endpoints() == {"iris-predictor-00001": [port]}
+
+
+def test_a_crashing_replica_is_replaced_after_a_backoff_and_says_why(bench: ServingBench) -> None:
+    bench.serve()
+    [wid] = bench.replicas()
+    (Path(bench.runtime.spec(wid).cwd) / "log").write_text("ModelLoadError: file is corrupt\n")
+    bench.runtime.finish(wid, exit_code=1, message="exit code 1")
+    bench.settle()
+    assert bench.replicas() == []
+    ready = bench.ready()
+    assert ready["status"] == "False" and ready["reason"] == "ReplicaFailed"
+    assert "ModelLoadError: file is corrupt" in ready["message"]
+    assert bench.isvc()["status"]["revisions"][0]["restarts"] == 1
+    bench.advance(1.0)  # the first backoff
+    [again] = bench.replicas()
+    assert again != wid and again.endswith("/2")
+    bench.announce(again)
+    assert bench.ready()["status"] == "True"
+
+
+def test_concurrency_over_target_adds_replicas_up_to_max(bench: ServingBench) -> None:
+    bench.serve(minReplicas=1, maxReplicas=4, scaleTarget=4)
+    bench.announce_all()
+    bench.traffic(concurrency=14.0, in_flight=14)
+    bench.advance(0.5)
+    assert len(bench.replicas()) == 4  # ceil(1 * 14 / 4)
+    assert "concurrency" in bench.isvc()["status"]["scaleReason"]
+    bench.traffic(concurrency=100.0)
+    bench.announce_all()
+    bench.advance(0.5)
+    assert len(bench.replicas()) == 4
+
+
+def test_idle_service_scales_to_zero_and_wakes_on_a_held_request(bench: ServingBench) -> None:
+    bench.serve(minReplicas=0, maxReplicas=2, scaleToZeroAfterSeconds=10, scaleDownDelaySeconds=0)
+    bench.announce_all()
+    bench.traffic(concurrency=0.0)
+    for _ in range(25):
+        bench.advance(0.5)
+    assert bench.replicas() == []
+    ready = bench.ready()
+    assert ready["status"] == "True" and ready["reason"] == "ScaledToZero"
+    assert bench.endpoints() == {"iris-predictor-00001": []}
+
+    bench.traffic(held=3, concurrency=3.0)
+    bench.advance(0.5)
+    [wid] = bench.replicas()
+    port = bench.announce(wid)
+    assert bench.endpoints() == {"iris-predictor-00001": [port]}
+
+
+def test_canary_split_then_promote(bench: ServingBench) -> None:
+    bench.serve()
+    bench.announce_all()
+    new_model = {"modelFormat": {"name": "sklearn"}, "storageUri": bench.model("m2.joblib")}
+    bench.update(model=new_model, canaryTrafficPercent=20)
+    assert bench.percents() == {"iris-predictor-00001": 80, "iris-predictor-00002": 20}
+    bench.announce_all()
+    assert bench.isvc()["status"]["previousRolledoutRevision"] == "iris-predictor-00001"
+    assert len(bench.endpoints()["iris-predictor-00002"]) == 1
+
+    bench.update(canaryTrafficPercent=None)  # promote
+    assert bench.percents() == {"iris-predictor-00002": 100}
+    assert len(bench.replicas()) == 1  # the old revision's replica was stopped
+
+
+def test_canary_rollback_sends_everything_to_the_previous_revision(bench: ServingBench) -> None:
+    bench.serve()
+    bench.announce_all()
+    new_model = {"modelFormat": {"name": "sklearn"}, "storageUri": bench.model("m2.joblib")}
+    bench.update(model=new_model, canaryTrafficPercent=30)
+    bench.announce_all()
+    bench.update(canaryTrafficPercent=0)
+    assert bench.percents() == {"iris-predictor-00001": 100, "iris-predictor-00002": 0}
+    assert [w for w in bench.replicas() if "00002" in w] == []
+
+
+def test_a_rollout_keeps_the_old_revision_serving_until_the_new_one_is_ready(
+    bench: ServingBench,
+) -> None:
+    bench.serve()
+    bench.announce_all()
+    new_model = {"modelFormat": {"name": "sklearn"}, "storageUri": bench.model("m2.joblib")}
+    bench.update(model=new_model)
+    assert bench.percents() == {"iris-predictor-00001": 100, "iris-predictor-00002": 0}
+    assert len(bench.replicas()) == 2
+    bench.announce_all()
+    assert bench.percents() == {"iris-predictor-00002": 100}
+
+
+def test_a_missing_run_output_says_what_is_missing(bench: ServingBench) -> None:
+    model = {"modelFormat": {"name": "sklearn"}, "storageUri": "pipelinerun://nope/train/model"}
+    bench.serve(model=model)
+    ready = bench.ready()
+    assert ready["reason"] == "ModelNotFound"
+    assert "pipelinerun default/nope not found" in ready["message"]
+    assert bench.replicas() == []
+
+
+def test_replicas_share_the_node_with_steps(bench: ServingBench) -> None:
+    bench.serve(minReplicas=3, maxReplicas=3, resources={"cpu": "2"})
+    assert len(bench.replicas()) == 2  # 4 cores, 2 each
+    revision = bench.isvc()["status"]["revisions"][0]
+    assert revision["message"].startswith("Pending")
+
+
+def test_a_request_the_node_can_never_hold_is_unschedulable(bench: ServingBench) -> None:
+    bench.serve(resources={"nvidia.com/gpu": 9})
+    ready = bench.ready()
+    assert ready["status"] == "False" and ready["reason"] == "Unschedulable"
+    assert bench.replicas() == []
+
+
+def test_deleting_stops_replicas_and_removes_the_route(bench: ServingBench) -> None:
+    bench.serve(minReplicas=2, maxReplicas=2)
+    bench.announce_all()
+    bench.store.delete(ISVC, "default", "iris")
+    bench.settle()
+    assert bench.replicas() == []
+    assert bench.router.route("default/iris") is None
+    assert [o["metadata"]["name"] for o in bench.store.list(ISVC)[0]] == []
