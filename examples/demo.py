@@ -13,8 +13,10 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 from rich.console import Console
 from rich.table import Table
+from sklearn.datasets import load_digits
 
 from mlkube.api.errors import ApiError
 from mlkube.api.quantity import human_bytes
@@ -84,6 +86,42 @@ def results_table(client: Client, run_name: str) -> Table:
     return table
 
 
+def serve_best_model(client: Client, run_name: str) -> None:
+    """Put the run's best model behind the Open Inference Protocol and ask it about digits."""
+    sh(
+        "serve", "digits", "-n", NAMESPACE, "--model", f"pipelinerun://{run_name}/model",
+        "--format", "sklearn", "--min-replicas", "0", "--max-replicas", "2",
+        "--scale-to-zero-after", "300",
+    )  # fmt: skip
+    url = client.get("inferenceservices", "digits", namespace=NAMESPACE)["status"]["url"]
+    digits = load_digits()
+    images, labels = digits.data[-8:] / 16.0, digits.target[-8:]
+    body = {
+        "inputs": [
+            {
+                "name": "input-0",
+                "shape": list(images.shape),
+                "datatype": "FP64",
+                "data": images.ravel().tolist(),
+            }
+        ]
+    }
+    infer = f"{url}/v2/models/digits/infer"
+    with httpx.Client(timeout=30) as http:
+        http.post(infer, json=body).raise_for_status()  # the first request opens connections
+        began = time.perf_counter()
+        response = http.post(infer, json=body)
+        took_ms = (time.perf_counter() - began) * 1000
+    response.raise_for_status()
+    predicted = next(o for o in response.json()["outputs"] if o["name"] == "predict")["data"]
+    console.print(
+        f"POST {infer}\n  8 held-out digits {labels.tolist()}\n  predicted        "
+        f"{predicted}  ({took_ms:.1f} ms, Open Inference Protocol)",
+        highlight=False,
+    )
+    sh("get", "inferenceservices", "-n", NAMESPACE)
+
+
 def main() -> int:
     started = time.monotonic()
     client = connect()
@@ -117,13 +155,16 @@ def main() -> int:
         )
         console.print()
         sh("get", "pipelineruns", "-n", NAMESPACE)
+        console.print()
+        serve_best_model(client, name)
         console.print(
             "\nLook around (start the platform first with `mlkube up` if it is not running):\n"
             f"  mlkube describe pipelinerun {name} -n {NAMESPACE}\n"
             f"  mlkube logs {name} --step select-best -n {NAMESPACE}\n"
             f"  mlkube get pipelinerun {name} -n {NAMESPACE} -o yaml\n"
             f"  mlkube run examples/digits_pipeline.py -n {NAMESPACE}"
-            "   (again: every step is cached)",
+            "   (again: every step is cached)\n"
+            f"  mlkube get isvc -n {NAMESPACE}    (the model service; scales to zero when idle)",
             highlight=False,
         )
         console.print(f"\ndemo finished in {time.monotonic() - started:.1f}s", highlight=False)

@@ -8,7 +8,7 @@ spec:
   predictor:
     model:
       modelFormat: {name: sklearn}          # sklearn | xgboost | onnx | pytorch
-      storageUri: pipelinerun://digits-x7k2/train/model   # or file:///abs/path, /abs/path
+      storageUri: pipelinerun://digits-x7k2/model   # RUN/OUTPUT, RUN/STEP/OUTPUT, file:///p, /p
     minReplicas: 0                          # 0 allows scale to zero
     maxReplicas: 4
     scaleMetric: concurrency                # or rps
@@ -53,14 +53,15 @@ class ModelSpec(Model):
             raise ValueError("storageUri: s3:// is not supported yet; use a file or a run output")
         if not self.storage_uri.startswith(STORAGE_SCHEMES):
             raise ValueError(
-                "storageUri: must be pipelinerun://RUN/STEP/OUTPUT, file:///PATH or an "
+                "storageUri: must be pipelinerun://RUN/[STEP/]OUTPUT, file:///PATH or an "
                 f"absolute path, not {self.storage_uri!r}"
             )
         if self.storage_uri.startswith("pipelinerun://"):
             parts = self.storage_uri.removeprefix("pipelinerun://").split("/")
-            if len(parts) != 3 or not all(parts):
+            if len(parts) not in (2, 3) or not all(parts):
                 raise ValueError(
-                    f"storageUri: pipelinerun:// needs RUN/STEP/OUTPUT, got {self.storage_uri!r}"
+                    "storageUri: pipelinerun:// needs RUN/OUTPUT or RUN/STEP/OUTPUT, "
+                    f"got {self.storage_uri!r}"
                 )
         return self
 

@@ -43,6 +43,8 @@ def up(data_dir: Path | None, host: str, port: int, config_path: Path | None) ->
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # The autoscaler reads the router's statistics twice a second: not news.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     home = mlkube_home()
     platform = EmbeddedPlatform(data_dir or home / "data", host=host, port=port)
     config = config_path or home / "config"

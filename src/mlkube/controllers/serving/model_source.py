@@ -3,7 +3,8 @@
 - `/abs/path` and `file:///abs/path`: that file or folder, which must exist;
 - `pipelinerun://RUN/STEP/OUTPUT`: the artifact that output of a succeeded step of a run in
   the service's namespace points to (a pickled model, as a `@step` returning an estimator
-  writes it, or a file the step saved).
+  writes it, or a file the step saved);
+- `pipelinerun://RUN/OUTPUT`: an output of the whole (succeeded) run.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import os
 
 from mlkube.api.errors import NotFound
 from mlkube.api.kinds import PIPELINE_RUN
-from mlkube.api.pipelinerun import PipelineRun
+from mlkube.api.pipelinerun import OutputValue, PipelineRun
 from mlkube.store.base import ResourceStore
 
 __all__ = ["ModelNotReady", "resolve_model"]
@@ -35,11 +36,23 @@ def resolve_model(store: ResourceStore, namespace: str, uri: str) -> str:
 
 
 def _run_output(store: ResourceStore, namespace: str, uri: str) -> str:
-    run_name, step_name, output = uri.removeprefix("pipelinerun://").split("/")
+    parts = uri.removeprefix("pipelinerun://").split("/")
+    run_name, output = parts[0], parts[-1]
     try:
         run = PipelineRun.model_validate(store.get(PIPELINE_RUN.resource, namespace, run_name))
     except NotFound:
         raise ModelNotReady(f"pipelinerun {namespace}/{run_name} not found") from None
+    if len(parts) == 2:
+        if run.status.phase != "Succeeded":
+            raise ModelNotReady(
+                f"pipelinerun {run_name} has not succeeded (phase {run.status.phase})"
+            )
+        found = next((o for o in run.status.outputs if o.name == output), None)
+        if found is None:
+            names = ", ".join(o.name for o in run.status.outputs) or "none"
+            raise ModelNotReady(f"pipelinerun {run_name} has no output {output!r} ({names})")
+        return _artifact_path(found, f"output {output!r} of pipelinerun {run_name}")
+    step_name = parts[1]
     step = next((s for s in run.status.steps if s.name == step_name), None)
     if step is None:
         raise ModelNotReady(f"pipelinerun {run_name} has no step {step_name!r}")
@@ -51,11 +64,13 @@ def _run_output(store: ResourceStore, namespace: str, uri: str) -> str:
     if value is None:
         names = ", ".join(o.name for o in step.outputs) or "none"
         raise ModelNotReady(f"step {step_name!r} has no output {output!r} (outputs: {names})")
+    return _artifact_path(value, f"output {output!r} of step {step_name!r}")
+
+
+def _artifact_path(value: OutputValue, what: str) -> str:
     if value.artifact is None or not value.artifact.uri.startswith("file://"):
-        raise ModelNotReady(
-            f"output {output!r} of step {step_name!r} is an inline value, not a model artifact"
-        )
+        raise ModelNotReady(f"{what} is an inline value, not a model artifact")
     path = value.artifact.uri.removeprefix("file://")
     if not os.path.exists(path):
-        raise ModelNotReady(f"the artifact of output {output!r} is missing at {path}")
+        raise ModelNotReady(f"the artifact of {what} is missing at {path}")
     return path
