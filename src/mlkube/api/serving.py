@@ -31,6 +31,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from mlkube.api.meta import Condition, Model, ObjectMeta, Time
+from mlkube.api.pipelinerun import StepUsage
 from mlkube.api.resources import Resources
 
 MODEL_FORMATS = ("sklearn", "xgboost", "onnx", "pytorch")
@@ -117,6 +118,8 @@ class RevisionStatus(Model):
     restarts: int = 0
     ready: bool = False
     message: str = ""
+    # CPU and memory its replicas used, sampled while they ran (for right-sizing).
+    usage: StepUsage | None = None
 
 
 class InferenceServiceStatus(Model):

@@ -10,6 +10,7 @@ import pytest
 
 from mlkube.api.kinds import INFERENCE_SERVICE
 from mlkube.controllers.serving.router_client import ServiceStats
+from mlkube.runtime.base import Usage
 from mlkube.testing.fake_router import FakeRouter
 
 from .harness import Bench
@@ -231,3 +232,61 @@ def test_deleting_stops_replicas_and_removes_the_route(bench: ServingBench) -> N
     assert bench.replicas() == []
     assert bench.router.route("default/iris") is None
     assert [o["metadata"]["name"] for o in bench.store.list(ISVC)[0]] == []
+
+
+def test_replicas_count_against_the_namespace_quota(bench: ServingBench) -> None:
+    bench.store.create(
+        "clusterqueues.mlkube.io",
+        {
+            "apiVersion": "mlkube.io/v1alpha1",
+            "kind": "ClusterQueue",
+            "metadata": {"name": "team"},
+            "spec": {
+                "namespaces": ["default"],
+                "resourceGroups": [
+                    {
+                        "flavors": [
+                            {"name": "cpu", "resources": [{"name": "cpu", "nominalQuota": "1"}]}
+                        ]
+                    }
+                ],
+            },
+        },
+    )
+    bench.store.create(
+        "resourceflavors.mlkube.io",
+        {"apiVersion": "mlkube.io/v1alpha1", "kind": "ResourceFlavor", "metadata": {"name": "cpu"}},
+    )
+    bench.settle()
+    bench.serve(minReplicas=2, maxReplicas=2, resources={"cpu": "1"})
+    assert len(bench.replicas()) == 1  # the queue's whole quota is one core
+    revision = bench.isvc()["status"]["revisions"][0]
+    assert revision["message"].startswith("Pending: quota")
+    # A pipeline step of the same team now waits behind the replica.
+    bench.submit(
+        [
+            {
+                "name": "s",
+                "python": {"module": "mlkube.testing.steps", "function": "noop"},
+                "resources": {"cpu": "1"},
+            }
+        ],
+        cache=False,
+    )
+    assert bench.phases() == {"s": "Waiting"}
+
+
+def test_replica_usage_is_recorded_in_the_revision_status(bench: ServingBench) -> None:
+    bench.serve()
+    [wid] = bench.replicas()
+    bench.announce(wid)
+    bench.runtime.set_usage(wid, Usage(0.5, 300 << 20, 0.8, 400 << 20, samples=3))
+    bench.traffic(concurrency=1.0)
+    bench.advance(0.5)
+    usage = bench.isvc()["status"]["revisions"][0]["usage"]
+    assert usage == {
+        "cpuCoresAvg": 0.5,
+        "cpuCoresMax": 0.5,
+        "memoryBytesMax": 300 << 20,
+        "samples": 1,
+    }

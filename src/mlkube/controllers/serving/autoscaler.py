@@ -15,6 +15,7 @@ from mlkube.controllers.serving.router_client import ServiceStats
 __all__ = ["TICK_SECONDS", "ServingAutoscaler", "scale_policy"]
 
 TICK_SECONDS = 0.5
+USAGE_SECONDS = 5.0
 
 
 def scale_policy(predictor: PredictorSpec) -> ScalePolicy:
@@ -34,6 +35,19 @@ def scale_policy(predictor: PredictorSpec) -> ScalePolicy:
 class ServingAutoscaler:
     def __init__(self, controller: InferenceServiceController) -> None:
         self.controller = controller
+        self._usage_due = 0.0
+
+    def record_usage(self) -> None:
+        """Fold what every ready replica uses now into its revision's summary, every few
+        seconds; the services' next status writes carry it (for `mlkube recommend`)."""
+        ctl = self.controller
+        for service in ctl.services.values():
+            for revision in service.revisions.values():
+                for replica in revision.ready():
+                    usage = ctl.runs.runtime.usage(replica.workload_id or "")
+                    if usage is not None and usage.samples:
+                        revision.usage.add(usage.cpu_cores, usage.memory_bytes)
+            ctl.enqueue(service.key, 0.0)
 
     def tick(self) -> float | None:
         """One round over every service; returns when to run again (None: no services)."""
@@ -42,6 +56,9 @@ class ServingAutoscaler:
             return None
         stats = ctl.router.stats()
         now = ctl.now
+        if now >= self._usage_due:
+            self._usage_due = now + USAGE_SECONDS
+            self.record_usage()
         wall = ctl.runs.clock.now().timestamp()
         for service in list(ctl.services.values()):
             policy = scale_policy(service.predictor)

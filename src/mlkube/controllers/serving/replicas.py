@@ -27,6 +27,7 @@ __all__ = [
     "Replica",
     "RevisionState",
     "ServiceState",
+    "UsageSummary",
     "crash_backoff",
     "read_ready_file",
     "replica_spec",
@@ -57,6 +58,22 @@ class Replica:
 
 
 @dataclass
+class UsageSummary:
+    """What a revision's replicas used, over every sample of every replica."""
+
+    cpu_sum: float = 0.0
+    cpu_max: float = 0.0
+    memory_max: int = 0
+    samples: int = 0
+
+    def add(self, cpu_cores: float, memory_bytes: int) -> None:
+        self.cpu_sum += cpu_cores
+        self.cpu_max = max(self.cpu_max, cpu_cores)
+        self.memory_max = max(self.memory_max, memory_bytes)
+        self.samples += 1
+
+
+@dataclass
 class RevisionState:
     name: str
     fingerprint: str
@@ -73,6 +90,7 @@ class RevisionState:
     message: str = ""
     scale: ScaleState = field(default_factory=ScaleState)
     initialized: bool = False
+    usage: UsageSummary = field(default_factory=lambda: UsageSummary())
 
     def live(self) -> list[Replica]:
         return [r for r in self.replicas.values() if r.phase != "Stopping"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from mlkube.api.meta import Condition, set_condition
+from mlkube.api.pipelinerun import StepUsage
 from mlkube.api.serving import InferenceService, InferenceServiceStatus, RevisionStatus
 from mlkube.controllers.serving.replicas import RevisionState, ServiceState
 
@@ -66,6 +67,19 @@ def _revision(rev: RevisionState, percent: int) -> RevisionStatus:
         restarts=rev.restarts,
         ready=bool(rev.ready()),
         message=rev.message,
+        usage=_usage(rev),
+    )
+
+
+def _usage(rev: RevisionState) -> StepUsage | None:
+    usage = rev.usage
+    if not usage.samples:
+        return None
+    return StepUsage(
+        cpu_cores_avg=round(usage.cpu_sum / usage.samples, 3),
+        cpu_cores_max=round(usage.cpu_max, 3),
+        memory_bytes_max=usage.memory_max,
+        samples=usage.samples,
     )
 
 
