@@ -48,6 +48,13 @@ class RetryPolicy(Model):
     backoff_seconds: float = Field(default=1.0, alias="backoffSeconds", ge=0)
     backoff_factor: float = Field(default=2.0, alias="backoffFactor", ge=1)
     max_backoff_seconds: float = Field(default=300.0, alias="maxBackoffSeconds", ge=0)
+    increase_memory_on_oom: bool = Field(
+        default=False,
+        alias="increaseMemoryOnOOM",
+        description="true: an attempt killed for exceeding its memory limit is retried with "
+        "a higher limit (as VPA bumps it after an OOM kill), never above the node's memory; "
+        "the raised limit is kept in the step's status (memoryLimitBytes)",
+    )
 
     def delay(self, failed_attempts: int) -> float:
         """Seconds to wait before the attempt after `failed_attempts` failures (≥ 1)."""

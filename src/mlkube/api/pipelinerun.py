@@ -93,6 +93,16 @@ class StepStatus(Model):
     outputs: list[OutputValue] = Field(default_factory=list)
     usage: StepUsage | None = None
     placement: Placement | None = None
+    oom_kills: int = Field(
+        default=0, ge=0, alias="oomKills", description="attempts killed for exceeding their memory"
+    )
+    memory_limit_bytes: int | None = Field(
+        default=None,
+        alias="memoryLimitBytes",
+        gt=0,
+        description="memory limit of the next attempts, raised after an OOM kill "
+        "(retries.increaseMemoryOnOOM); absent: resources.memory of the step",
+    )
 
     @property
     def finished(self) -> bool:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from mlkube.cli import install, pipelines, resources, serve, tokens, up, usage, why
+from mlkube.cli import install, pipelines, recommend, resources, serve, tokens, up, usage, why
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -30,6 +30,7 @@ for command in (
     serve.serve,
     tokens.token,
     usage.usage,
+    recommend.recommend,
     why.why,
     install.install,
 ):

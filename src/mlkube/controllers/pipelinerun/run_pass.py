@@ -23,7 +23,7 @@ from mlkube.api.pipelinerun import (
 )
 from mlkube.api.queueing import PriorityClass
 from mlkube.api.validation import topological_order
-from mlkube.controllers.pipelinerun import progress
+from mlkube.controllers.pipelinerun import oom, progress
 from mlkube.controllers.pipelinerun.launch import (
     StepAttempt,
     read_result,
@@ -197,7 +197,7 @@ class RunPass:
         self.ctl.queue.enqueue(
             f"{self.key}/{step.name}",
             order,
-            step.resources.request(),
+            oom.effective_request(step, st),
             priority=priority,
             created=arrival,
         )
@@ -312,7 +312,12 @@ class RunPass:
 
     def _failed_attempt(self, step: StepSpec, st: StepStatus, reason: str, message: str) -> None:
         failures = st.attempts  # interrupted attempts are not counted, so each one failed
+        if reason == oom.OOM_KILLED:
+            st.oom_kills += 1
         if failures <= step.retries.limit:
+            bump = oom.memory_bump(step, st, reason, node_memory_bytes=self.ctl.node.memory_bytes)
+            if bump is not None:
+                st.memory_limit_bytes, message = bump.limit_bytes, bump.message
             delay = step.retries.delay(failures)
             st.next_retry_time = self.now + timedelta(seconds=delay)
             self._set(
