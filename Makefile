@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench bench-serving clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,11 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/step_overhead.py
+
+## Serving throughput/latency beside Seldon MLServer (own venv, benchmarks/.venv-mlserver), and
+## autoscaling reaction times; needs wrk (installed with apt-get when missing).
+bench-serving: $(STAMP)
+	$(BIN)/python benchmarks/serving.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache
