@@ -23,9 +23,10 @@ submits pipeline runs through the SDK client as a user would, waits for them, an
 (f) gpuModel  `gpuModel: MI300X` is refused like (e), naming the model; `gpuModel` set to the
               detected model's short name (e.g. "H200"; matching is a case-insensitive
               substring of the NVML name) runs, on that GPU.
-(g) INFO      a GPU step that also asks for memory: does CUDA still start? Where the node has
-              no cgroup v1 memory controller the runtime enforces memory with RLIMIT_AS, which
-              CUDA's address-space reservations may not survive. Reported, never failed.
+(g) gpu+mem   a GPU step that also asks for `memory: 4Gi` (a quarter of the node's memory on a
+              small node) succeeds and CUDA starts in it (a context on the device). The limit
+              must be a memory cgroup or the runtime's sampling of resident memory, never
+              RLIMIT_AS: CUDA's address-space reservations do not fit under one.
 
 Without an NVIDIA GPU the GPU checks report "no NVIDIA GPU detected" and are not run; (d) and
 (e) still run, and the exit status is 1. `--simulate-gpu` (local rehearsal only) gives the
@@ -546,14 +547,18 @@ def check_model_match(
     return check.close(simulated=not real)
 
 
-def check_memory_limited(sub: Submission | None, memory: str) -> Check:
-    check = Check("g", f"INFO gpu: 1 + memory: {memory} (RLIMIT_AS vs CUDA)", status="INFO")
+def check_memory_limited(
+    sub: Submission | None, memory: str, platform_log: Path, real: bool
+) -> Check:
+    check = Check("g", f"gpu: 1 + memory: {memory}: CUDA starts")
     probe = step_status(sub, "probe")
     report = output(probe) if probe else None
-    check.facts = {"run_phase": run_phase(sub), "step": probe, "probe": report}
-    if not isinstance(report, dict):
-        check.summary = f"step {probe.get('phase')}/{probe.get('reason')}: {probe.get('message')}"
-        return check
+    notes = log_lines(platform_log, "memory limits of GPU workloads")
+    check.facts = {"run_phase": run_phase(sub), "step": probe, "probe": report, "log": notes}
+    check.expect(run_phase(sub) == "Succeeded", f"run is {run_phase(sub)}: {_run_why(sub)}")
+    if not check.expect(isinstance(report, dict), f"no report from the step: {_why(probe)}"):
+        return check.close(simulated=not real)
+    assert isinstance(report, dict)
     torch_view = report.get("torch") or {}
     process = report.get("process") or {}
     memory_cgroup = next(
@@ -564,13 +569,24 @@ def check_memory_limited(sub: Submission | None, memory: str) -> Check:
     elif process.get("rlimit_as"):
         how = f"RLIMIT_AS={process['rlimit_as']}"
     else:
-        how = "nothing (no limit seen)"
-    usable = torch_view.get("context_ok") is True
-    check.summary = (
-        f"CUDA usable: {'yes' if usable else 'NO'} with memory enforced by {how}. "
-        f"{torch_view.get('cuda_error', '')}"
-    ).strip()
-    return check
+        how = "the runtime's sampling (no memory cgroup, no RLIMIT_AS)"
+    check.expect(not process.get("rlimit_as"), f"the GPU step got {how}")
+    usable = torch_view.get("context_ok") is True and torch_view.get("device_count") == 1
+    if real:
+        why = torch_view.get("cuda_error") or torch_view.get("import_error") or torch_view
+        check.expect(usable, f"CUDA did not start under the memory limit: {why}")
+    cuda = ("ok" if usable else "NOT started") if real else "not checked (simulated GPU)"
+    check.summary = f"step {probe.get('phase')}, CUDA context {cuda}, memory enforced by {how}"
+    return check.close(simulated=not real)
+
+
+def log_lines(path: Path, needle: str) -> list[str]:
+    """The lines of `path` that contain `needle` (none if it cannot be read)."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return []
+    return [line for line in text.splitlines() if needle in line]
 
 
 def _why(st: dict[str, Any]) -> str:
@@ -650,11 +666,16 @@ def main(argv: list[str] | None = None) -> int:
     deadline = t0 + args.deadline
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    # Append to an emptied file rather than open it with "w": the API server's start
+    # (uvicorn's dictConfig) closes every existing handler, and a "w" file handler, once
+    # closed, never reopens, so the platform log would stop at the server's start.
+    platform_log = out / "gpu_check_platform.log"
+    platform_log.write_text("")
     logging.basicConfig(
         level=logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        filename=str(out / "gpu_check_platform.log"),
-        filemode="w",
+        filename=str(platform_log),
+        filemode="a",
     )
     logging.getLogger("mlkube").setLevel(logging.DEBUG)  # e.g. why NVML did not start
     loud = logging.StreamHandler()
@@ -718,6 +739,8 @@ def main(argv: list[str] | None = None) -> int:
             if have_gpu:
                 match = probe_pipeline("model-match", gpu=1, gpu_model=hint)
                 bodies.append(("model-match", run_body("model-match", match)))
+                mem = probe_pipeline("gpu-memory", gpu=1, memory=memory)
+                bodies.append(("gpu-memory", run_body("gpu-memory", mem)))
             for name, body in bodies:
                 subs[name] = submit(client, body)
             too_many_body = run_body("two-gpus", probe_pipeline("two-gpus", gpu=too_many))
@@ -735,14 +758,6 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"[{time.monotonic() - t0:6.1f}s] {sub.name}: {state}", flush=True)
             finished = wait_all(client, list(subs.values()), deadline, t0)
             results["all_finished"] = finished
-
-            # Informational, so only after the rest is done and only with time to spare: a
-            # step whose CUDA start is broken by a memory limit must not delay the checks.
-            if have_gpu and finished and deadline - time.monotonic() > 75:
-                mem = probe_pipeline("gpu-memory", timeout_s=60.0, gpu=1, memory=memory)
-                subs["gpu-memory"] = submit(client, run_body("gpu-memory", mem))
-                print(f"[{time.monotonic() - t0:6.1f}s] gpu-memory: submitted", flush=True)
-                wait_all(client, [subs["gpu-memory"]], deadline, t0)
 
             no_gpu = "no NVIDIA GPU detected: not run"
             get: Callable[[str], Submission | None] = subs.get
@@ -773,9 +788,10 @@ def main(argv: list[str] | None = None) -> int:
             )
             if have_gpu:
                 checks.append(check_model_match(get("model-match"), hint, by_index, real))
-                checks.append(check_memory_limited(get("gpu-memory"), memory))
+                checks.append(check_memory_limited(get("gpu-memory"), memory, platform_log, real))
             else:
                 checks.append(skipped("f2", "gpuModel (matching) runs", no_gpu))
+                checks.append(skipped("g", f"gpu: 1 + memory: {memory}: CUDA starts", no_gpu))
             if not finished:
                 for c in checks:
                     if c.status not in ("PASS", "SIM", "INFO"):

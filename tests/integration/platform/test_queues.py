@@ -63,7 +63,8 @@ def test_quota_below_current_use_is_refused(client: Client) -> None:
 
     def both_running() -> bool:
         run = client.get("pipelineruns", "busy")
-        return all(s["phase"] == "Running" for s in run.get("status", {}).get("steps", []) or [{}])
+        steps = (run.get("status") or {}).get("steps") or [{}]
+        return all(s.get("phase") == "Running" for s in steps)
 
     wait_for(both_running, what="both steps to run")
     lowered = client.get("clusterqueues", "team")

@@ -7,6 +7,7 @@ to a file given as an argument, so the test can read it after the workload exits
 from __future__ import annotations
 
 import json
+import mmap
 import os
 import signal
 import subprocess
@@ -97,3 +98,34 @@ def spin(seconds: str, mebibytes: str = "0") -> None:
     deadline = time.monotonic() + float(seconds)
     while time.monotonic() < deadline:
         pass
+
+
+def allocate_and_hold(mebibytes: str, seconds: str = "60") -> None:
+    block = bytearray(int(mebibytes) << 20)
+    block[::4096] = b"x" * len(block[::4096])  # touch every page: resident, not just mapped
+    print("allocated", len(block), flush=True)
+    time.sleep(float(seconds))
+
+
+def map_untouched(gibibytes: str, seconds: str = "0.5") -> None:
+    """Reserve address space as CUDA does at start-up, without making any of it resident."""
+    region = mmap.mmap(-1, int(gibibytes) << 30)
+    print("mapped", len(region), flush=True)
+    time.sleep(float(seconds))
+    region.close()
+
+
+def share_with_children(mebibytes: str, children: str, seconds: str = "0.5") -> None:
+    """Touch memory, then fork children that keep it mapped (as data-loader workers do)."""
+    block = bytearray(int(mebibytes) << 20)
+    block[::4096] = b"x" * len(block[::4096])
+    pids = []
+    for _ in range(int(children)):
+        pid = os.fork()
+        if pid == 0:
+            time.sleep(float(seconds))
+            os._exit(0)
+        pids.append(pid)
+    print("forked", len(pids), "children sharing", len(block), flush=True)
+    for pid in pids:
+        os.waitpid(pid, 0)

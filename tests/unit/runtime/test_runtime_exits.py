@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from mlkube.runtime.local.exits import ExitFacts, classify_exit, format_bytes, signal_name
+from mlkube.runtime.local.exits import (
+    ExitFacts,
+    classify_exit,
+    format_bytes,
+    format_bytes_approx,
+    signal_name,
+)
 from mlkube.runtime.local.target import MEMORY_ERROR_EXIT_CODE
 
 T = 1000.0
@@ -29,6 +35,12 @@ T = 1000.0
             "memory limit 1Gi exceeded",
         ),
         (ExitFacts(0, None, T, oom_killed=True), "Completed", "exit code 0"),
+        (
+            ExitFacts(None, 9, T, oom_killed=True, oom_detail="why", memory_limit_bytes=1 << 30),
+            "OOMKilled",
+            "memory limit 1Gi exceeded (why)",
+        ),
+        (ExitFacts(0, None, T, oom_killed=True, oom_detail="why"), "Completed", "exit code 0"),
         (
             ExitFacts(
                 MEMORY_ERROR_EXIT_CODE, None, T, python_target=True, memory_limit_bytes=3 << 20
@@ -87,6 +99,21 @@ def test_codes_and_signals_are_passed_through():
 )
 def test_format_bytes(value, text):
     assert format_bytes(value) == text
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (int(4.3 * (1 << 30)), "4.3Gi"),
+        (4 << 30, "4.0Gi"),
+        (320 << 20, "320Mi"),
+        ((1 << 20) + (1 << 19), "1.5Mi"),
+        (2 << 40, "2.0Ti"),
+        (900, "900"),
+    ],
+)
+def test_format_bytes_approx(value, text):
+    assert format_bytes_approx(value) == text
 
 
 def test_signal_name():

@@ -11,6 +11,9 @@ Layout, under our own memory cgroup (never at the hierarchy root):
 An OOM kill shows as SIGKILL plus a non-zero `oom_kill` count in `memory.oom_control` (kernels
 before 4.13 lack the count; there SIGKILL with `memory.failcnt` > 0 counts as OOM).
 Directories of a runtime that died without closing are removed by the next one that starts.
+
+Without a usable v1 memory controller, `MemoryCgroups.open` says so (None) and limits fall
+back to RLIMIT_AS, or, for GPU workloads, to sampling by the runtime (`plan.py`).
 """
 
 from __future__ import annotations
@@ -138,12 +141,20 @@ class MemoryCgroups:
         mountinfo = _read(os.path.join(proc_root, "self", "mountinfo")) or ""
         own = own_cgroup_dir(proc_cgroup, mountinfo)
         if own is None or not os.path.exists(os.path.join(own, _V1_LIMIT)):
-            _log.info("no cgroup v1 memory controller; memory limits fall back to RLIMIT_AS")
+            _log.info(
+                "no cgroup v1 memory controller; memory limits fall back to RLIMIT_AS "
+                "(GPU workloads: sampling)"
+            )
             return None
         try:
             return cls(own)
         except OSError as exc:
-            _log.info("cannot create memory cgroups under %s (%s); using RLIMIT_AS", own, exc)
+            _log.info(
+                "cannot create memory cgroups under %s (%s); using RLIMIT_AS "
+                "(GPU workloads: sampling)",
+                own,
+                exc,
+            )
             return None
 
     def create(self, workload_id: str, limit_bytes: int) -> str:

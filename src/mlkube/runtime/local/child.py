@@ -5,9 +5,13 @@ the set-up that is the same for every workload, then blocks reading its request:
 
     spare:   SIGTERM back to default -> drop the server's fds -> own process group
              -> parent-death signal (SIGKILL) -> fresh stdio objects
-    request: CPU affinity -> memory cgroup (or rlimit) -> working directory
+    request: CPU affinity -> memory cgroup (or RLIMIT_AS) -> working directory
              -> stdout/stderr to the log -> exec the program, or environment + run the
              Python target in place
+
+RLIMIT_AS is set only when the request has no cgroup but carries `memory_limit`; a GPU
+workload's request never does (CUDA/ROCm could not start under it: the runtime watches its
+memory by sampling instead, see `plan.py` and `memwatch.py`).
 
 So a launch pays neither the fork nor the generic set-up (copy-on-write page faults make each
 step in a fresh fork cost far more than in a warm process), and every limit is in force before
@@ -119,7 +123,7 @@ def _read_request(fd: int) -> ChildRequest | None:
 
 
 def _apply_limits(request: ChildRequest, *, inherits_image: bool) -> None:
-    """Affinity, memory, cwd and log for `request`, in the calling process.
+    """Affinity, memory (cgroup, RLIMIT_AS or neither), cwd and log for `request`, here.
 
     `inherits_image` is True when the target runs in this forked image (warm mode): the
     rlimit fallback then allows the memory limit on top of the address space inherited from

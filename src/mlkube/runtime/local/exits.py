@@ -5,7 +5,8 @@ Precedence, first match wins:
 1. the child reported a set-up failure before its target ran     -> LaunchFailed
    (unless we had asked it to stop: a stop racing a launch is a stop)
    the fork server died (or the runtime closed) under it           -> Killed
-2. the memory cgroup recorded an OOM kill and the exit is not 0  -> OOMKilled
+2. the memory cgroup recorded an OOM kill, or the runtime's       -> OOMKilled
+   memory watchdog killed it (`oom_detail` says why), and the exit is not 0
 3. a Python target exited `MEMORY_ERROR_EXIT_CODE` (MemoryError) -> OOMKilled
 4. we asked it to stop                                           -> Killed
 5. a signal killed it                                            -> Killed
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 from mlkube.runtime.base import ExitReason, WorkloadExit
 from mlkube.runtime.local.target import MEMORY_ERROR_EXIT_CODE
 
-__all__ = ["ExitFacts", "classify_exit", "format_bytes", "signal_name"]
+__all__ = ["ExitFacts", "classify_exit", "format_bytes", "format_bytes_approx", "signal_name"]
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,9 @@ class ExitFacts:
     lost: str = ""  # why the fork server went away with the workload still running
     python_target: bool = False
     memory_limit_bytes: int | None = None
+    # Set with `oom_killed` when the runtime itself killed it for memory (not the kernel):
+    # the measurement and the mechanism, appended to the OOMKilled message in parentheses.
+    oom_detail: str = ""
 
 
 def classify_exit(workload_id: str, facts: ExitFacts) -> WorkloadExit:
@@ -51,7 +55,8 @@ def classify_exit(workload_id: str, facts: ExitFacts) -> WorkloadExit:
     if facts.lost:
         return exit_("Killed", facts.lost)
     if facts.oom_killed and code != 0:
-        return exit_("OOMKilled", _memory_message(facts.memory_limit_bytes))
+        detail = f" ({facts.oom_detail})" if facts.oom_detail else ""
+        return exit_("OOMKilled", _memory_message(facts.memory_limit_bytes) + detail)
     if facts.python_target and code == MEMORY_ERROR_EXIT_CODE:
         return exit_("OOMKilled", _memory_message(facts.memory_limit_bytes) + " (MemoryError)")
     if facts.stopped:
@@ -79,4 +84,13 @@ def format_bytes(value: int) -> str:
     for suffix, size in (("Ti", 1 << 40), ("Gi", 1 << 30), ("Mi", 1 << 20), ("Ki", 1 << 10)):
         if value >= size and value % size == 0:
             return f"{value // size}{suffix}"
+    return str(value)
+
+
+def format_bytes_approx(value: int) -> str:
+    """A byte count for a message, rounded: `4.3Gi`, `320Mi`, `512Ki`, `900` (bytes)."""
+    for suffix, size in (("Ti", 1 << 40), ("Gi", 1 << 30), ("Mi", 1 << 20), ("Ki", 1 << 10)):
+        if value >= size:
+            amount = value / size
+            return f"{amount:.1f}{suffix}" if amount < 10 else f"{amount:.0f}{suffix}"
     return str(value)

@@ -145,6 +145,8 @@ class ForkServer:
             self._launch(cast(protocol.LaunchRequest, request))
         elif op == "stop":
             self._stop(str(request["id"]), float(request["grace"]))
+        elif op == "kill":
+            self._kill(str(request["id"]))
         elif op == "preload":
             self._preload(list(request["refs"]), log_path=None)
         elif op == "shutdown":
@@ -289,6 +291,12 @@ class ForkServer:
             return
         deadline = time.monotonic() + grace
         child.kill_at = deadline if child.kill_at is None else min(child.kill_at, deadline)
+
+    def _kill(self, workload_id: str) -> None:
+        # Only while we have not reaped it: its group id cannot have been recycled yet.
+        child = self._by_id.get(workload_id)
+        if child is not None:
+            _kill_group(child.pid, signal.SIGKILL)
 
     def _spare_due(self) -> float:
         # After a short quiet spell, so that making it neither delays an exit report nor

@@ -3,6 +3,8 @@
 Requests (runtime -> server):
     launch    start a workload (fork; then run a Python target in place, or exec `argv`)
     stop      SIGTERM a workload's process group now, SIGKILL it after `grace` seconds
+    kill      SIGKILL a workload's process group now (the memory watchdog); unlike a stop,
+              the exit is not marked as asked for
     preload   import modules into the server ahead of time (no reply)
     shutdown  SIGKILL every workload, report their exits, exit
 
@@ -41,8 +43,10 @@ class LaunchRequest(TypedDict):
     cwd: str
     log_path: str
     cpus: list[int] | None
-    # `cgroup.procs` of the workload's memory cgroup, or None for the rlimit fallback.
+    # `cgroup.procs` of the workload's memory cgroup, or None for no cgroup.
     cgroup_procs: str | None
+    # Without a cgroup: the child's RLIMIT_AS (None: no address-space limit, as for a GPU
+    # workload whose memory the runtime watches by sampling).
     memory_limit: int | None
 
 
@@ -85,6 +89,11 @@ class StopRequest(TypedDict):
     op: Literal["stop"]
     id: str
     grace: float
+
+
+class KillRequest(TypedDict):
+    op: Literal["kill"]
+    id: str
 
 
 class PreloadRequest(TypedDict):

@@ -11,7 +11,15 @@ Who does what:
 - the link thread (`link.py`): owns the server process, reads its events;
 - the exit thread (`dispatch.py`): reads the cgroup's OOM counter and peak, removes the
   cgroup, classifies the exit (`exits.py`) and calls the handler;
-- the usage thread (`usage.py`): samples every running workload's process tree.
+- the usage thread (`usage.py`): samples every running workload's process tree, and kills
+  a watched workload found over its memory limit (below).
+
+Memory limits (`plan.choose_memory_enforcement`): a cgroup v1 memory cgroup per workload where
+we can create one (the kernel charges and OOM-kills); otherwise RLIMIT_AS in the child, except
+for GPU workloads, which CUDA/ROCm's huge address-space reservations would stop from starting:
+their resident memory is checked at every usage sample instead (`memwatch.py`), and one found
+over its limit is SIGKILLed through the fork server and reported OOMKilled. Sampling can
+overshoot the limit between two samples (`sample_interval`).
 
 If the platform process dies, even by SIGKILL, the fork server gets SIGTERM from the kernel
 (PDEATHSIG) and SIGKILLs every workload's process group; each workload also has PDEATHSIG
@@ -47,7 +55,8 @@ from mlkube.runtime.local.dispatch import ExitDispatcher
 from mlkube.runtime.local.exits import ExitFacts, classify_exit
 from mlkube.runtime.local.gpus import detect_gpus
 from mlkube.runtime.local.link import ServerLink
-from mlkube.runtime.local.plan import launch_request
+from mlkube.runtime.local.memwatch import MemoryBreach, describe_enforcement
+from mlkube.runtime.local.plan import MemoryEnforcement, choose_memory_enforcement, launch_request
 from mlkube.runtime.local.usage import UsageSampler, UsageTracker
 
 __all__ = ["LocalRuntime"]
@@ -64,6 +73,8 @@ class _Workload:
     generation: int = 0  # which fork server it was sent to
     pid: int = 0
     cgroup_dir: str | None = None
+    memory: MemoryEnforcement | None = None  # None: no memory limit
+    breach: MemoryBreach | None = None  # set before the watchdog kills it
     started: threading.Event = field(default_factory=threading.Event)
     exit_queued: bool = False  # its exit has been handed to the exit thread
     done: bool = False  # its exit is being (or has been) delivered
@@ -74,9 +85,11 @@ class LocalRuntime:
 
     `gpus`: None detects the node's GPUs (NVML, amdsmi, sysfs); a sequence is taken as the
     node's device list (fake devices in tests). `sample_interval`: seconds between usage
-    samples. `cgroup_root`: None finds a writable cgroup v1 memory directory under our own
-    cgroup, "" disables cgroups (memory limits then use RLIMIT_AS), a path names the memory
-    cgroup directory to create ours under. `node_name` defaults to the host name.
+    samples, which is also how often a GPU workload's memory is checked where there is no
+    cgroup. `cgroup_root`: None finds a writable cgroup v1 memory directory under our own
+    cgroup, "" disables cgroups (memory limits then use RLIMIT_AS, or sampling for GPU
+    workloads), a path names the memory cgroup directory to create ours under. `node_name`
+    defaults to the host name.
     """
 
     def __init__(
@@ -101,6 +114,7 @@ class LocalRuntime:
         self._closed = False
         self._cgroups: MemoryCgroups | None = None
         self._cgroups_opened = False
+        self._gpu_memory_logged = False
         self._usage = UsageTracker()
         self._sampler: UsageSampler | None = None
         self._exits = ExitDispatcher()
@@ -235,12 +249,17 @@ class LocalRuntime:
     def _start(self, workload: _Workload) -> None:
         try:
             self._start_helpers()
-            workload.cgroup_dir = self._make_cgroup(workload.spec)
+            workload.memory, workload.cgroup_dir = self._limit_memory(workload.spec)
         except (OSError, RuntimeError) as exc:
             self._fail(workload, f"cannot prepare the workload: {exc}")
             return
         procs = MemoryCgroups.procs_file(workload.cgroup_dir) if workload.cgroup_dir else None
-        request = launch_request(workload.spec, base_env=os.environ, cgroup_procs=procs)
+        request = launch_request(
+            workload.spec,
+            base_env=os.environ,
+            cgroup_procs=procs,
+            address_space_limit=workload.memory == "rlimit",
+        )
 
         def record(generation: int) -> None:
             workload.generation = generation
@@ -256,25 +275,45 @@ class LocalRuntime:
             if self._sampler is None:
                 self._sampler = UsageSampler(self._tick, self._sample_interval)
 
-    def _make_cgroup(self, spec: WorkloadSpec) -> str | None:
+    def _limit_memory(self, spec: WorkloadSpec) -> tuple[MemoryEnforcement | None, str | None]:
+        """How `spec`'s memory limit is enforced, and its new cgroup directory if by one."""
         if spec.memory_limit_bytes is None:
-            return None
+            return None, None
         with self._lock:
             if not self._cgroups_opened:
                 self._cgroups_opened = True
                 self._cgroups = MemoryCgroups.open(self._cgroup_root)
+            how = choose_memory_enforcement(cgroups=self._cgroups is not None, gpus=bool(spec.gpus))
+            if spec.gpus and not self._gpu_memory_logged:
+                self._gpu_memory_logged = True
+                note = describe_enforcement(how, sample_interval=self._sample_interval)
+                _log.info("memory limits of GPU workloads are enforced by %s", note)
             if self._cgroups is None:
-                return None
-            return self._cgroups.create(spec.id, spec.memory_limit_bytes)
+                return how, None
+            return how, self._cgroups.create(spec.id, spec.memory_limit_bytes)
 
     def _tick(self) -> None:
         try:
-            self._usage.sample_all()
+            for breach in self._usage.sample_all():
+                self._kill_for_memory(breach)
             with self._lock:
                 if self._cgroups is not None:
                     self._cgroups.retry_removals()
         except Exception:
             _log.exception("runtime: usage sampling failed")
+
+    def _kill_for_memory(self, breach: MemoryBreach) -> None:
+        with self._lock:
+            workload = self._workloads.get(breach.workload_id)
+            if workload is None or workload.exit_queued:
+                return
+            workload.breach = breach  # before the kill, so its exit is classified with it
+        _log.warning(
+            "workload %s over its memory limit: %s; killing it", breach.workload_id, breach.detail()
+        )
+        # OSError: the server is gone, and the workload with it; its exit is on the way.
+        with suppress(OSError):
+            self._link.send({"op": "kill", "id": breach.workload_id})
 
     # -- events from the fork server (link thread) ---------------------------------------
 
@@ -286,12 +325,15 @@ class LocalRuntime:
         kind = event.get("ev")
         if kind == "started":
             workload.pid = int(event["pid"])
-            self._usage.start(workload.spec.id, workload.pid, workload.cgroup_dir)
+            watch = workload.spec.memory_limit_bytes if workload.memory == "watchdog" else None
+            self._usage.start(
+                workload.spec.id, workload.pid, workload.cgroup_dir, watch_limit=watch
+            )
             workload.started.set()
         elif kind == "failed":
             self._fail(workload, str(event["message"]))
         elif kind == "exited":
-            self._queue_exit(workload, _facts(workload.spec, event), event)
+            self._queue_exit(workload, _facts(workload, event), event)
 
     def _on_lost(self, generation: int, why: str) -> None:
         with self._lock:
@@ -355,7 +397,8 @@ class LocalRuntime:
         return all(w.done for w in self._workloads.values())
 
 
-def _facts(spec: WorkloadSpec, event: dict[str, Any]) -> ExitFacts:
+def _facts(workload: _Workload, event: dict[str, Any]) -> ExitFacts:
+    spec, breach = workload.spec, workload.breach
     return ExitFacts(
         exit_code=event.get("exit_code"),
         signal=event.get("signal"),
@@ -364,6 +407,8 @@ def _facts(spec: WorkloadSpec, event: dict[str, Any]) -> ExitFacts:
         launch_error=str(event.get("launch_error") or ""),
         python_target=spec.python is not None,
         memory_limit_bytes=spec.memory_limit_bytes,
+        oom_killed=breach is not None,
+        oom_detail=breach.detail() if breach is not None else "",
     )
 
 

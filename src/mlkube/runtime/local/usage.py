@@ -6,6 +6,10 @@ the previous sample; memory = the sum of RSS. RSS counts pages shared with the w
 (a forked child maps the server's image), so it overstates a warm child's own memory; the
 memory cgroup's `max_usage_in_bytes`, read when there is one, is the true peak charge.
 
+A workload started with `watch_limit` (a GPU workload without a memory cgroup) is also
+checked against that limit at each sample; `sample_all` returns those found over it, once
+each, for the runtime to kill (see `memwatch.py`).
+
 At exit, `wait4`'s rusage gives the exact CPU seconds (so the lifetime average is exact even
 for a workload too short to be sampled) and the largest RSS any process of the tree reached.
 """
@@ -21,6 +25,7 @@ import psutil
 
 from mlkube.runtime.base import Usage
 from mlkube.runtime.local.cgroups import MemoryCgroups
+from mlkube.runtime.local.memwatch import MemoryBreach, check_memory, proportional_tree_bytes
 
 __all__ = ["UsageAccumulator", "UsageSampler", "UsageTracker", "measure_tree"]
 
@@ -103,6 +108,8 @@ class _Tracked:
     last_cpu_seconds: float = 0.0
     running: bool = True
     process: psutil.Process | None = None  # made on the first sample, off the launch path
+    watch_limit: int | None = None  # memory limit to check at each sample (memwatch.py)
+    breached: bool = False  # reported over `watch_limit` already
     figures: UsageAccumulator = field(default_factory=UsageAccumulator)
 
 
@@ -117,26 +124,53 @@ class UsageTracker:
         self._lock = threading.Lock()
         self._tracked: dict[str, _Tracked] = {}
 
-    def start(self, workload_id: str, pid: int, cgroup_dir: str | None) -> None:
-        """Begin tracking a workload whose main process is `pid`."""
+    def start(
+        self, workload_id: str, pid: int, cgroup_dir: str | None, *, watch_limit: int | None = None
+    ) -> None:
+        """Begin tracking a workload whose main process is `pid`; with `watch_limit`, also
+        check its resident memory against that many bytes at every sample."""
         now = self._clock()
         with self._lock:
-            self._tracked[workload_id] = _Tracked(pid, cgroup_dir, now, now)
+            self._tracked[workload_id] = _Tracked(
+                pid, cgroup_dir, now, now, watch_limit=watch_limit
+            )
 
-    def sample_all(self) -> None:
-        """Take one sample of every running workload."""
+    def sample_all(self) -> list[MemoryBreach]:
+        """Take one sample of every running workload; return the watched ones newly found
+        over their limit (each is reported once)."""
         with self._lock:
             live = [(k, t) for k, t in self._tracked.items() if t.running]
+        breaches = []
         for workload_id, tracked in live:
-            self._sample(workload_id, tracked)
+            breach = self._sample(workload_id, tracked)
+            if breach is not None:
+                breaches.append(breach)
+        return breaches
 
-    def _sample(self, workload_id: str, tracked: _Tracked) -> None:
+    def _sample(self, workload_id: str, tracked: _Tracked) -> MemoryBreach | None:
         if tracked.process is None:
             try:
                 tracked.process = psutil.Process(tracked.pid)
             except psutil.Error:
-                return  # already gone; the exit figures will come with its exit
+                return None  # already gone; the exit figures will come with its exit
         cpu_seconds, rss = measure_tree(tracked.process)
+        self._record(workload_id, tracked, cpu_seconds, rss)
+        return self._check(workload_id, tracked, rss)
+
+    def _check(self, workload_id: str, tracked: _Tracked, rss: int) -> MemoryBreach | None:
+        limit, process = tracked.watch_limit, tracked.process
+        if limit is None or tracked.breached or process is None:
+            return None
+        resident = check_memory(limit, rss, lambda: proportional_tree_bytes(process))
+        if resident is None:
+            return None
+        with self._lock:
+            if not tracked.running or tracked.breached:
+                return None
+            tracked.breached = True
+        return MemoryBreach(workload_id, limit, resident)
+
+    def _record(self, workload_id: str, tracked: _Tracked, cpu_seconds: float, rss: int) -> None:
         peak = MemoryCgroups.peak_bytes(tracked.cgroup_dir) if tracked.cgroup_dir else None
         now = self._clock()
         with self._lock:
