@@ -224,3 +224,21 @@ def test_the_router_also_routes_by_host_name(client: Client, tmp_path: Path, hea
     base = url.split("/serving/")[0]
     response = _infer(base, "byhost", headers={"Host": "byhost.default.example.com"})
     assert _predictions(response) == [0, 1, 2]
+
+
+def test_a_router_that_dies_comes_back_on_the_same_url_with_its_routes(
+    client: Client, tmp_path: Path
+) -> None:
+    client.create(_isvc("sturdy", _iris_model(tmp_path / "iris.joblib")))
+    url = _ready(client, "sturdy")["status"]["url"]
+    ready = json.loads((tmp_path / "data" / "serving" / "router.ready").read_text())
+    os.kill(ready["pid"], signal.SIGKILL)
+
+    def answers() -> bool:
+        try:
+            return _infer(url, "sturdy").status_code == 200
+        except httpx.TransportError:
+            return False
+
+    wait_for(answers, timeout=30, what="the restarted router to serve the old URL")
+    assert _predictions(_infer(url, "sturdy")) == [0, 1, 2]

@@ -149,6 +149,7 @@ class RouterProcess:
         self.token = secrets.token_urlsafe(24)
         self.proc: subprocess.Popen[bytes] | None = None
         self.admin: HttpRouterAdmin | None = None
+        self._routes: list[ServiceRoute] = []
 
     @property
     def public_url(self) -> str:
@@ -156,20 +157,26 @@ class RouterProcess:
 
     def set_routes(self, routes: list[ServiceRoute]) -> None:
         self._started().set_routes(routes)
+        self._routes = list(routes)
 
     def stats(self) -> dict[str, ServiceStats]:
         return self._started().stats()
 
     def _started(self) -> HttpRouterAdmin:
         if self.admin is None or self.proc is None or self.proc.poll() is not None:
-            # Started, or restarted after a crash (the controller pushes its routes again
-            # on its next change; `set_routes` after a restart sends the whole table anyway).
+            restarted = self.admin is not None
             self.start()
+            if restarted and self._routes:
+                # A router that died lost its table; the controller only sends changes.
+                assert self.admin is not None
+                self.admin.set_routes(self._routes)
         assert self.admin is not None
         return self.admin
 
     def start(self, *, timeout: float = 30.0) -> HttpRouterAdmin:
         """Start the router and wait until both its ports are bound."""
+        if self.admin is not None:
+            self.admin.close()
         self.work_dir.mkdir(parents=True, exist_ok=True)
         ready = self.work_dir / "router.ready"
         ready.unlink(missing_ok=True)
