@@ -20,7 +20,11 @@ from mlkube.cli.common import (
     ns_for,
     out,
 )
-from mlkube.sdk.rightsizing import StepRecommendation, recommendations
+from mlkube.sdk.rightsizing import (
+    StepRecommendation,
+    recommendations,
+    service_recommendations,
+)
 
 HEADERS = (
     "PIPELINE",
@@ -85,7 +89,8 @@ def recommend(
     output: str,
     config_path: str | None,
 ) -> None:
-    """Recommend CPU and memory requests per pipeline step, from the usage of its past runs.
+    """Recommend CPU and memory requests per pipeline step, from the usage of its past runs,
+    and per InferenceService revision (as pipeline `isvc/NAME`), from its replicas' usage.
 
     A step's target is what 90% of its recent runs needed plus a 15% margin (recent runs
     count more: half as much per day of age, over 8 days); the range says how far a request
@@ -99,6 +104,9 @@ def recommend(
         client.list("pipelineruns", namespace=ns),
         now=datetime.now(UTC),
         pipelines=client.list("pipelines", namespace=ns),
+    )
+    rows += service_recommendations(
+        client.list("inferenceservices", namespace=ns), now=datetime.now(UTC)
     )
     if pipeline_name is not None:
         rows = [r for r in rows if r.pipeline == pipeline_name]

@@ -47,6 +47,7 @@ __all__ = [
     "pipeline_of",
     "recommend_for",
     "recommendations",
+    "service_recommendations",
     "step_histories",
 ]
 
@@ -183,6 +184,37 @@ def recommendations(
         _recommendation(h, recommend_for(h, now=moment, config=config))
         for h in step_histories(runs, pipelines=pipelines)
     ]
+
+
+def service_recommendations(
+    services: Iterable[Mapping[str, Any]],
+    *,
+    now: datetime,
+    config: RightsizingConfig = DEFAULT_CONFIG,
+) -> list[StepRecommendation]:
+    """One row per InferenceService revision whose replicas recorded usage: the "pipeline"
+    column reads `isvc/NAME` and the "step" column the revision. A revision's usage is one
+    summary over all its replicas' samples (mean CPU, peak CPU, peak memory), so it counts as
+    one sample stamped now."""
+    moment = now.timestamp()
+    rows = []
+    for obj in services:
+        meta = obj.get("metadata") or {}
+        predictor = (obj.get("spec") or {}).get("predictor") or {}
+        for revision in (obj.get("status") or {}).get("revisions") or []:
+            usage = revision.get("usage")
+            if not usage:
+                continue
+            history = StepHistory(
+                meta.get("namespace", ""), f"isvc/{meta.get('name')}", revision["name"]
+            )
+            history.resources = predictor.get("resources") or {}
+            memory = int(usage.get("memoryBytesMax") or 0)
+            cpu_avg, cpu_max = (float(usage.get(k) or 0.0) for k in ("cpuCoresAvg", "cpuCoresMax"))
+            history.samples.append(UsageSample(moment, cpu_avg, memory))
+            history.peaks.append(UsageSample(moment, cpu_max, memory))
+            rows.append(_recommendation(history, recommend_for(history, now=moment, config=config)))
+    return rows
 
 
 def recommend_for(

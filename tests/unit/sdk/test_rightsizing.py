@@ -22,6 +22,7 @@ from mlkube.sdk.rightsizing import (
     StepRecommendation,
     pipeline_of,
     recommendations,
+    service_recommendations,
     step_histories,
 )
 
@@ -306,3 +307,31 @@ def test_the_wide_table_across_namespaces() -> None:
         "ml         train     fit   5     500m         500m (400m-1)  200Mi           "
         "200Mi (180Mi-220Mi)  0          1d",
     ]
+
+
+def test_serving_revisions_get_rows_from_their_replicas_usage() -> None:
+    isvc = {
+        "metadata": {"name": "iris", "namespace": "team"},
+        "spec": {"predictor": {"resources": {"cpu": "4", "memory": "4Gi"}}},
+        "status": {
+            "revisions": [
+                {
+                    "name": "iris-predictor-00001",
+                    "usage": {
+                        "cpuCoresAvg": 0.2,
+                        "cpuCoresMax": 0.9,
+                        "memoryBytesMax": 300 << 20,
+                        "samples": 40,
+                    },
+                },
+                {"name": "iris-predictor-00002"},
+            ]
+        },
+    }
+    [row] = service_recommendations([isvc], now=datetime(2026, 11, 28, tzinfo=UTC))
+    assert (row.namespace, row.pipeline, row.step) == ("team", "isvc/iris", "iris-predictor-00001")
+    assert row.cpu_request == "4" and row.memory_request == "4Gi"
+    assert row.recommendation is not None
+    target = row.recommendation.target
+    assert 200 <= target.cpu_millis <= 260  # 0.2 cores, rounded to its bucket, plus 15%
+    assert 300 << 20 <= target.memory_bytes <= 380 << 20
