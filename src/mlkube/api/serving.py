@@ -26,7 +26,7 @@ Promote by removing the field (or setting 100); roll back by setting 0.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import Field, model_validator
 
@@ -34,8 +34,8 @@ from mlkube.api.meta import Condition, Model, ObjectMeta, Time
 from mlkube.api.pipelinerun import StepUsage
 from mlkube.api.resources import Resources
 
-MODEL_FORMATS = ("sklearn", "xgboost", "onnx", "pytorch")
 ModelFormatName = Literal["sklearn", "xgboost", "onnx", "pytorch"]
+MODEL_FORMATS: tuple[str, ...] = get_args(ModelFormatName)
 STORAGE_SCHEMES = ("pipelinerun://", "file://", "/")
 
 

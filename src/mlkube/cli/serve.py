@@ -47,15 +47,10 @@ def predictor_changes(
 ) -> dict[str, Any]:
     """The predictor fields the options set; `None` values delete a field (merge patch)."""
     changes: dict[str, Any] = {}
-    if model is not None or model_format is not None:
-        changes["model"] = {
-            k: v
-            for k, v in {
-                "storageUri": model,
-                "modelFormat": {"name": model_format} if model_format else None,
-            }.items()
-            if v is not None
-        }
+    if model is not None:
+        changes.setdefault("model", {})["storageUri"] = model
+    if model_format is not None:
+        changes.setdefault("model", {})["modelFormat"] = {"name": model_format}
     simple = {
         "minReplicas": min_replicas,
         "maxReplicas": max_replicas,
@@ -123,7 +118,7 @@ def _wait_ready(client: Client, name: str, namespace: str, timeout: float) -> di
 @click.option("--max-batch-size", type=int, help="Adaptive batching: most rows per batch.")
 @click.option("--wait/--no-wait", default=True, show_default=True, help="Wait until ready.")
 @click.option("--timeout", default=120.0, show_default=True, help="Seconds to wait.")
-@click.option("--dry-run", is_flag=True, help="Print the manifest instead of applying it.")
+@click.option("--dry-run", is_flag=True, help="Print what would be written, not write it.")
 @namespace_option
 @config_option
 @handle_errors
@@ -149,7 +144,8 @@ def serve(
         raise click.UsageError(f"inferenceservice {name!r} does not exist yet: give --model")
     if not exists:
         changes["model"].setdefault("modelFormat", {"name": "sklearn"})
-        changes = {k: v for k, v in changes.items() if v is not None}
+        if "canaryTrafficPercent" in changes and changes["canaryTrafficPercent"] is None:
+            del changes["canaryTrafficPercent"]  # --promote: nothing to promote yet
     if dry_run:
         out.print(dump(_manifest(name, ns, changes), "yaml"), highlight=False, markup=False)
         return

@@ -203,7 +203,8 @@ class ControllerManager:
         except Exception:  # one bad object must never stall the loop
             failures = self._errors.get(key, 0) + 1
             self._errors[key] = failures
-            delay = min(0.05 * 2**failures, _MAX_ERROR_BACKOFF)
+            # The exponent is capped: 2**failures would overflow a float after ~1000 tries.
+            delay = min(0.05 * 2 ** min(failures, 16), _MAX_ERROR_BACKOFF)
             log.exception(
                 "reconcile %s failed (attempt %d); retrying in %.2fs", key, failures, delay
             )

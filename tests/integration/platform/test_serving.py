@@ -20,7 +20,7 @@ from sklearn.linear_model import LogisticRegression
 
 from mlkube.sdk.client import Client
 
-from .conftest import run_body, wait_finished, wait_for
+from .conftest import UpProcess, run_body, wait_finished, wait_for
 
 STEPS = str(Path(__file__).with_name("serving_steps.py"))
 FEATURES, LABELS = load_iris(return_X_y=True)
@@ -161,8 +161,8 @@ def test_an_idle_service_scales_to_zero_and_the_first_request_wakes_it(
         )
     )
     url = _ready(client, "sleepy", reason="Serving")["status"]["url"]
-    _ready(client, "sleepy", reason="ScaledToZero")
-    assert not list((tmp_path / "data" / "serving").rglob("ready.json")) or True
+    status = _ready(client, "sleepy", reason="ScaledToZero")["status"]
+    assert (status["replicas"], status["readyReplicas"]) == (0, 0)
     # No replica runs now: the router holds the request until one is ready.
     assert _predictions(_infer(url, "sleepy")) == [0, 1, 2]
     assert client.get("inferenceservices", "sleepy")["status"]["readyReplicas"] == 1
@@ -242,3 +242,46 @@ def test_a_router_that_dies_comes_back_on_the_same_url_with_its_routes(
 
     wait_for(answers, timeout=30, what="the restarted router to serve the old URL")
     assert _predictions(_infer(url, "sturdy")) == [0, 1, 2]
+
+
+def test_mlkube_serve_creates_canaries_promotes_and_lists(up: UpProcess, tmp_path: Path) -> None:
+    first = _constant_model(tmp_path / "zero.joblib", 0)
+    second = _constant_model(tmp_path / "one.joblib", 1)
+    missing = up.cli("serve", "nope")
+    assert missing.returncode != 0 and "give --model" in missing.stderr
+
+    created = up.cli("serve", "ab", "--model", first, "--max-replicas", "2")
+    assert created.returncode == 0, created.stderr
+    assert "inferenceservice.mlkube.io/ab created" in created.stdout
+    url = created.stdout.split("ready: ", 1)[1].split()[0]
+    assert _predictions(_infer(url, "ab", rows=ROWS[:1])) == [0]
+
+    canary = up.cli("serve", "ab", "--model", second, "--canary-percent", "25")
+    assert canary.returncode == 0, canary.stderr
+    assert "traffic: ab-predictor-00001 75%, ab-predictor-00002 25%" in canary.stdout
+    with up.client() as client:
+        predictor = client.get("inferenceservices", "ab")["spec"]["predictor"]
+    assert predictor["maxReplicas"] == 2  # fields not given are kept
+
+    promoted = up.cli("serve", "ab", "--promote")
+    assert promoted.returncode == 0, promoted.stderr
+    with up.client() as client:
+        wait_for(
+            lambda: (
+                [r["percent"] for r in client.get("inferenceservices", "ab")["status"]["revisions"]]
+                == [100]
+            ),
+            what="promotion",
+        )
+    listed = up.cli("get", "isvc")
+    assert listed.returncode == 0
+    assert listed.stdout.split()[:6] == [
+        "NAME",
+        "URL",
+        "READY",
+        "REPLICAS",
+        "TRAFFIC",
+        "(REVISION:%)",
+    ]
+    row = next(line.split() for line in listed.stdout.splitlines() if line.startswith("ab "))
+    assert row[:5] == ["ab", url, "True", "1/1", "2:100%"]

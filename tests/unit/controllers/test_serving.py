@@ -134,7 +134,7 @@ def test_a_crashing_replica_is_replaced_after_a_backoff_and_says_why(bench: Serv
 def test_concurrency_over_target_adds_replicas_up_to_max(bench: ServingBench) -> None:
     bench.serve(minReplicas=1, maxReplicas=4, scaleTarget=4)
     bench.announce_all()
-    bench.traffic(concurrency=14.0, in_flight=14)
+    bench.traffic(concurrency=14.0)
     bench.advance(0.5)
     assert len(bench.replicas()) == 4  # ceil(1 * 14 / 4)
     assert "concurrency" in bench.isvc()["status"]["scaleReason"]
@@ -289,4 +289,47 @@ def test_replica_usage_is_recorded_in_the_revision_status(bench: ServingBench) -
         "cpuCoresMax": 0.5,
         "memoryBytesMax": 300 << 20,
         "samples": 1,
+    }
+
+
+def test_a_revision_dropped_while_its_replica_waits_for_room_is_forgotten(
+    bench: ServingBench,
+) -> None:
+    bench.serve(resources={"cpu": "4"})  # the whole node
+    bench.announce_all()
+    second = {"modelFormat": {"name": "sklearn"}, "storageUri": bench.model("m2.joblib")}
+    bench.update(model=second, canaryTrafficPercent=50)
+    assert bench.isvc()["status"]["revisions"][1]["message"].startswith("Pending")
+    third = {"modelFormat": {"name": "sklearn"}, "storageUri": bench.model("m3.joblib")}
+    bench.update(model=third)
+    assert bench.percents() == {"iris-predictor-00001": 50, "iris-predictor-00003": 50}
+    assert "default/~iris/iris-predictor-00002.r0" not in bench.manager.runs.queue.waiting
+
+
+def test_a_route_table_the_router_refused_is_sent_again(bench: ServingBench) -> None:
+    bench.router.refuse = "router restarting"
+    bench.serve()
+    assert bench.router.tables == []
+    bench.router.refuse = None
+    bench.advance(1.0)  # the manager retries a failed reconcile with a backoff
+    assert bench.endpoints() == {"iris-predictor-00001": []}
+
+
+def test_a_restarted_controller_keeps_the_revisions_and_their_traffic(
+    bench: ServingBench, tmp_path: Path
+) -> None:
+    bench.serve()
+    bench.announce_all()
+    second = {"modelFormat": {"name": "sklearn"}, "storageUri": bench.model("m2.joblib")}
+    bench.update(model=second, canaryTrafficPercent=10)
+    bench.announce_all()
+    router = FakeRouter()
+    again = Bench(tmp_path / "data2", store=bench.store, clock=bench.clock, router=router)
+    again.manager.resync()
+    again.settle()
+    route = router.route("default/iris")
+    assert route is not None
+    assert {r.name: r.percent for r in route.revisions} == {
+        "iris-predictor-00001": 90,
+        "iris-predictor-00002": 10,
     }

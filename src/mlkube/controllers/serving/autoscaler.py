@@ -10,6 +10,7 @@ from __future__ import annotations
 from mlkube.api.serving import PredictorSpec
 from mlkube.autoscaling import Observation, ScalePolicy, decide
 from mlkube.controllers.serving.controller import InferenceServiceController
+from mlkube.controllers.serving.replicas import ServiceState
 from mlkube.controllers.serving.router_client import ServiceStats
 
 __all__ = ["TICK_SECONDS", "ServingAutoscaler", "scale_policy"]
@@ -38,16 +39,19 @@ class ServingAutoscaler:
         self._usage_due = 0.0
 
     def record_usage(self) -> None:
-        """Fold what every ready replica uses now into its revision's summary, every few
-        seconds; the services' next status writes carry it (for `mlkube recommend`)."""
+        """Fold what every ready replica uses now into its revision's summary; the service's
+        next status write carries it (for `mlkube recommend`)."""
         ctl = self.controller
         for service in ctl.services.values():
+            recorded = False
             for revision in service.revisions.values():
                 for replica in revision.ready():
                     usage = ctl.runs.runtime.usage(replica.workload_id or "")
                     if usage is not None and usage.samples:
                         revision.usage.add(usage.cpu_cores, usage.memory_bytes)
-            ctl.enqueue(service.key, 0.0)
+                        recorded = True
+            if recorded:
+                ctl.enqueue(service.key, 0.0)
 
     def tick(self) -> float | None:
         """One round over every service; returns when to run again (None: no services)."""
@@ -59,37 +63,34 @@ class ServingAutoscaler:
         if now >= self._usage_due:
             self._usage_due = now + USAGE_SECONDS
             self.record_usage()
-        wall = ctl.runs.clock.now().timestamp()
         for service in list(ctl.services.values()):
-            policy = scale_policy(service.predictor)
-            traffic = stats.get(service.key, ServiceStats())
-            total = traffic.concurrency if policy.metric == "concurrency" else traffic.rps
-            changed = False
-            for name, percent in service.percents.items():
-                revision = service.revisions.get(name)
-                if percent == 0 or revision is None or revision.model_path is None:
-                    continue
-                if not revision.initialized:
-                    continue
-                held = traffic.held if not revision.ready() else 0
-                value = total * percent / 100
-                if policy.metric == "concurrency":
-                    # The router's concurrency counts held requests too; the policy adds them.
-                    value = max(0.0, value - held)
-                observation = Observation(
-                    at=now,
-                    current=len(revision.live()),
-                    ready=len(revision.ready()),
-                    value=value,
-                    held=held,
-                )
-                decision = decide(policy, revision.scale, observation)
-                revision.scale = decision.state
-                if decision.replicas != revision.desired:
-                    revision.desired = decision.replicas
-                    service.scale_reason = f"{name}: {decision.reason}"
-                    service.last_scale_at = wall
-                    changed = True
-            if changed:
+            if self._rescale(service, stats.get(service.key, ServiceStats()), now):
                 ctl.enqueue(service.key, 0.0)
         return TICK_SECONDS
+
+    def _rescale(self, service: ServiceState, traffic: ServiceStats, now: float) -> bool:
+        """Ask the policy about every revision that takes traffic; True if one changed."""
+        policy = scale_policy(service.predictor)
+        total = traffic.concurrency if policy.metric == "concurrency" else traffic.rps
+        changed = False
+        for name, percent in service.percents.items():
+            revision = service.revisions.get(name)
+            if percent == 0 or revision is None or not revision.initialized:
+                continue
+            if revision.model_path is None:
+                continue
+            held = 0 if revision.ready() else traffic.held
+            value = total * percent / 100
+            if policy.metric == "concurrency":
+                # The router's concurrency counts held requests too; the policy adds them.
+                value = max(0.0, value - held)
+            ready = len(revision.ready())
+            observation = Observation(now, len(revision.live()), ready, value, held)
+            decision = decide(policy, revision.scale, observation)
+            revision.scale = decision.state
+            if decision.replicas != revision.desired:
+                revision.desired = decision.replicas
+                service.scale_reason = f"{name}: {decision.reason}"
+                service.last_scale_time = self.controller.runs.clock.now()
+                changed = True
+        return changed

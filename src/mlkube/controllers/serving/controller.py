@@ -19,6 +19,7 @@ from typing import Any
 from mlkube.api.errors import Conflict, NotFound
 from mlkube.api.kinds import INFERENCE_SERVICE
 from mlkube.api.serving import InferenceService
+from mlkube.controllers.finalizers import add_finalizer, remove_finalizer
 from mlkube.controllers.pipelinerun.controller import PipelineRunController
 from mlkube.controllers.serving.model_source import ModelNotReady, resolve_model
 from mlkube.controllers.serving.replicas import (
@@ -40,6 +41,7 @@ from mlkube.controllers.serving.router_client import (
 from mlkube.controllers.serving.status import build_status
 from mlkube.controllers.serving.traffic import plan_traffic
 from mlkube.runtime.base import WorkloadExit
+from mlkube.scheduling.node_fit import Grant
 from mlkube.storage.layout import DataDir
 from mlkube.store.base import ResourceStore
 
@@ -87,18 +89,17 @@ class InferenceServiceController:
         if isvc.metadata.deletion_timestamp:
             return self._finalize(key, obj)
         if FINALIZER not in isvc.metadata.finalizers:
-            obj["metadata"]["finalizers"] = [*isvc.metadata.finalizers, FINALIZER]
-            obj = self.store.update(RESOURCE, obj)
+            obj = add_finalizer(self.store, RESOURCE, obj, FINALIZER)
             isvc = InferenceService.model_validate(obj)
         service = self._service(isvc)
         for revision in service.revisions.values():
-            self._collect_exits(service, revision, self.now)
+            self._collect_exits(revision, self.now)
             self._check_ready(revision)
         delays = [self._plan(service, isvc)]
         for revision in service.revisions.values():
             delays.append(self._sync_replicas(service, revision))
         for revision in list(service.retired):
-            self._collect_exits(service, revision, self.now)
+            self._collect_exits(revision, self.now)
             if not revision.replicas:
                 service.retired.remove(revision)
         self._push_routes()
@@ -115,23 +116,24 @@ class InferenceServiceController:
                 str(meta.namespace), str(meta.name), str(meta.uid), isvc.spec.predictor
             )
             for rev in isvc.status.revisions:  # names survive restarts through the status
-                number = int(rev.name.rsplit("-", 1)[-1] or 0)
                 service.revisions[rev.name] = RevisionState(
-                    rev.name, rev.fingerprint, number, rev.model_format, rev.storage_uri
+                    rev.name, rev.fingerprint, rev.model_format, rev.storage_uri
                 )
+            # The rollout's bookkeeping survives restarts through the status too.
+            service.latest = isvc.status.latest_created_revision
+            service.previous = isvc.status.previous_rolledout_revision
             self.services[key] = service
         service.predictor = isvc.spec.predictor
         return service
 
     def _plan(self, service: ServiceState, isvc: InferenceService) -> float | None:
         """Decide the revisions and their traffic; resolve the newest one's model."""
-        status = isvc.status
         plan = plan_traffic(
             service.name,
             isvc.spec.predictor,
             known={n: r.fingerprint for n, r in service.revisions.items()},
-            latest=status.latest_created_revision if service.revisions else None,
-            previous_rolled_out=status.previous_rolledout_revision,
+            latest=service.latest if service.revisions else None,
+            previous_rolled_out=service.previous,
             ready=frozenset(n for n, r in service.revisions.items() if r.ready()),
         )
         service.latest, service.previous = plan.latest, plan.previous_rolled_out
@@ -140,11 +142,9 @@ class InferenceServiceController:
         for rev_plan in plan.revisions:
             revision = service.revisions.get(rev_plan.name)
             if revision is None:
-                number = int(rev_plan.name.rsplit("-", 1)[-1])
                 revision = RevisionState(
                     rev_plan.name,
                     rev_plan.fingerprint,
-                    number,
                     predictor.model.model_format.name,
                     predictor.model.storage_uri,
                 )
@@ -181,7 +181,7 @@ class InferenceServiceController:
         now = self.now
         live = revision.live()
         for replica in sorted(live, key=lambda r: -r.slot)[: max(0, len(live) - revision.desired)]:
-            self._stop(service, replica)
+            self._stop(revision, replica)
         wanted = [s for s in range(revision.desired) if s not in revision.replicas]
         if wanted and now < revision.start_after:
             return revision.start_after - now
@@ -220,7 +220,7 @@ class InferenceServiceController:
                 revision.message = f"Pending: {queue.wait_reasons[replica.step_key]}"
 
     def _launch(
-        self, service: ServiceState, revision: RevisionState, replica: Replica, grant: Any
+        self, service: ServiceState, revision: RevisionState, replica: Replica, grant: Grant
     ) -> None:
         folder = (
             self.data.root
@@ -234,14 +234,14 @@ class InferenceServiceController:
         folder.mkdir(parents=True)
         gpus = tuple(self.runs.gpus[i] for i in grant.gpus)
         spec = replica_spec(service, revision, replica, folder=folder, grant=grant, gpus=gpus)
-        replica.workload_id, replica.phase, replica.started_at = spec.id, "Starting", self.now
+        replica.workload_id, replica.phase = spec.id, "Starting"
         self.runs.queue.start(spec.id, grant)
         try:
             self.runs.runtime.start(spec)
         except Exception as err:  # reported like any exit, so the replica is replaced
             self.runs.on_exit(WorkloadExit(spec.id, None, None, "LaunchFailed", str(err), 0.0))
 
-    def _collect_exits(self, service: ServiceState, revision: RevisionState, now: float) -> None:
+    def _collect_exits(self, revision: RevisionState, now: float) -> None:
         for replica in list(revision.replicas.values()):
             if replica.workload_id is None:
                 continue
@@ -270,20 +270,23 @@ class InferenceServiceController:
                     revision.failures_in_row = 0
                     revision.message = ""
 
-    def _stop(self, service: ServiceState, replica: Replica) -> None:
-        if replica.workload_id is None:
+    def _stop(self, revision: RevisionState, replica: Replica) -> None:
+        if replica.workload_id is None:  # still waiting for room: nothing runs yet
             self.runs.queue.drop(replica.step_key)
-            del service.revisions[replica.revision].replicas[replica.slot]
+            del revision.replicas[replica.slot]
             return
         replica.phase = "Stopping"
         self.runs.runtime.stop(replica.workload_id, grace_seconds=self.stop_grace_seconds)
 
     def _retire(self, service: ServiceState, revision: RevisionState) -> None:
-        for replica in list(revision.replicas.values()):
-            if replica.phase != "Stopping":
-                self._stop(service, replica)
+        self._stop_all(revision)
         if revision.replicas:  # their exits still have to be collected
             service.retired.append(revision)
+
+    def _stop_all(self, revision: RevisionState) -> None:
+        for replica in list(revision.replicas.values()):
+            if replica.phase != "Stopping":
+                self._stop(revision, replica)
 
     # -- routes, status, teardown -----------------------------------------------------------
 
@@ -319,7 +322,7 @@ class InferenceServiceController:
         self, service: ServiceState, isvc: InferenceService, obj: dict[str, Any]
     ) -> None:
         base = self.router.public_url if self.router is not None else None
-        status = build_status(service, isvc, base_url=base)
+        status = build_status(service, isvc, base_url=base, now=self.runs.clock.now())
         new = status.to_dict()
         if new == obj.get("status"):
             return
@@ -333,14 +336,8 @@ class InferenceServiceController:
     def _finalize(self, key: str, obj: dict[str, Any]) -> float | None:
         if self._teardown(key):
             return 0.2
-        meta = obj["metadata"]
-        meta["finalizers"] = [f for f in meta.get("finalizers", []) if f != FINALIZER]
-        try:
-            self.store.update(RESOURCE, obj)
-        except Conflict:
+        if not remove_finalizer(self.store, RESOURCE, obj, FINALIZER):
             return 0.0
-        except NotFound:
-            pass
         namespace, name = key.split("/", 1)
         shutil.rmtree(self.data.root / "serving" / namespace / name, ignore_errors=True)
         return None
@@ -352,10 +349,8 @@ class InferenceServiceController:
             return False
         busy = False
         for revision in [*service.revisions.values(), *service.retired]:
-            self._collect_exits(service, revision, self.now)
-            for replica in list(revision.replicas.values()):
-                if replica.phase != "Stopping":
-                    self._stop(service, replica)
+            self._collect_exits(revision, self.now)
+            self._stop_all(revision)
             busy = busy or bool(revision.replicas)
         if not busy:
             del self.services[key]

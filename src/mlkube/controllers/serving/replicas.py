@@ -15,11 +15,13 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
 from mlkube.api.serving import PredictorSpec
 from mlkube.autoscaling import ScaleState
+from mlkube.controllers.serving.traffic import revision_number
 from mlkube.runtime.base import GpuDevice, WorkloadSpec
 from mlkube.scheduling.node_fit import Grant
 
@@ -54,7 +56,6 @@ class Replica:
     port: int | None = None
     ready_file: Path | None = None
     log_path: Path | None = None
-    started_at: float = 0.0
 
 
 @dataclass
@@ -77,7 +78,6 @@ class UsageSummary:
 class RevisionState:
     name: str
     fingerprint: str
-    number: int
     model_format: str
     storage_uri: str
     model_path: str | None = None
@@ -91,6 +91,10 @@ class RevisionState:
     scale: ScaleState = field(default_factory=ScaleState)
     initialized: bool = False
     usage: UsageSummary = field(default_factory=lambda: UsageSummary())
+
+    @property
+    def number(self) -> int:
+        return revision_number(self.name)
 
     def live(self) -> list[Replica]:
         return [r for r in self.replicas.values() if r.phase != "Stopping"]
@@ -111,7 +115,7 @@ class ServiceState:
     previous: str | None = None  # the revision rolled out before `latest`
     retired: list[RevisionState] = field(default_factory=list)  # stopping, exits to collect
     scale_reason: str = ""
-    last_scale_at: float | None = None
+    last_scale_time: datetime | None = None
 
     @property
     def key(self) -> str:

@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -74,14 +74,12 @@ class ServiceRoute:
 
 @dataclass(frozen=True)
 class ServiceStats:
-    """Traffic of one service since the previous read (`concurrency`, `rps`) and now."""
+    """What the autoscaler reads of one service: the averages since the previous read
+    (`concurrency` counts held requests too) and the requests held now."""
 
-    in_flight: int = 0
     held: int = 0
     concurrency: float = 0.0
     rps: float = 0.0
-    requests_total: int = 0
-    revisions: dict[str, int] = field(default_factory=dict)
 
 
 class RouterAdmin(Protocol):
@@ -129,14 +127,10 @@ class HttpRouterAdmin:
 
 
 def _stats(raw: dict[str, Any]) -> ServiceStats:
-    revisions: list[dict[str, Any]] = raw.get("revisions") or []
     return ServiceStats(
-        in_flight=int(raw.get("in_flight", 0)),
         held=int(raw.get("held", 0)),
         concurrency=float(raw.get("concurrency", 0.0)),
         rps=float(raw.get("rps", 0.0)),
-        requests_total=int(raw.get("requests_total", 0)),
-        revisions={r["name"]: int(r.get("requests_total", 0)) for r in revisions},
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from mlkube.api.meta import Condition, set_condition
 from mlkube.api.pipelinerun import StepUsage
@@ -13,7 +13,7 @@ __all__ = ["build_status", "readiness"]
 
 
 def build_status(
-    service: ServiceState, isvc: InferenceService, *, base_url: str | None
+    service: ServiceState, isvc: InferenceService, *, base_url: str | None, now: datetime
 ) -> InferenceServiceStatus:
     """What `kubectl get isvc` shows: URL, revisions with traffic and replicas, Ready."""
     old = isvc.status
@@ -35,18 +35,16 @@ def build_status(
         replicas=sum(r.replicas for r in revisions),
         ready_replicas=sum(r.ready_replicas for r in revisions),
         conditions=old.conditions,
-        last_scale_time=old.last_scale_time,
+        last_scale_time=service.last_scale_time or old.last_scale_time,
         scale_reason=service.scale_reason or old.scale_reason,
     )
-    if service.last_scale_at is not None:
-        status.last_scale_time = datetime.fromtimestamp(service.last_scale_at, UTC)
     ok, reason, message = readiness(service)
     condition = Condition(
         type="Ready",
         status="True" if ok else "False",
         reason=reason,
         message=message,
-        last_transition_time=datetime.now(UTC),
+        last_transition_time=now,
         observed_generation=isvc.metadata.generation,
     )
     status.conditions = set_condition(old.conditions, condition)

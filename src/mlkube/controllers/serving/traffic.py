@@ -14,7 +14,14 @@ from dataclasses import dataclass
 
 from mlkube.api.serving import PredictorSpec
 
-__all__ = ["RevisionPlan", "TrafficPlan", "fingerprint", "plan_traffic"]
+__all__ = [
+    "RevisionPlan",
+    "TrafficPlan",
+    "fingerprint",
+    "plan_traffic",
+    "revision_name",
+    "revision_number",
+]
 
 
 def fingerprint(predictor: PredictorSpec) -> str:
@@ -72,7 +79,7 @@ def plan_traffic(
         # A new revision: the one serving now becomes the one to fall back to.
         if latest is not None and latest in ready:
             previous_rolled_out = latest
-        number = 1 + max((_number(n) for n in known), default=0)
+        number = 1 + max((revision_number(n) for n in known), default=0)
         latest = revision_name(service, number)
         known = {**known, latest: wanted}
     canary = predictor.canary_traffic_percent
@@ -95,6 +102,7 @@ def plan_traffic(
     return TrafficPlan(plans, latest, previous_rolled_out)
 
 
-def _number(name: str) -> int:
+def revision_number(name: str) -> int:
+    """`digits-predictor-00002` → 2 (0 for a name that carries no number)."""
     tail = name.rsplit("-", 1)[-1]
     return int(tail) if tail.isdigit() else 0
