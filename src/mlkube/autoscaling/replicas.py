@@ -218,10 +218,11 @@ def _from_zero(policy: ScalePolicy, obs: Observation) -> _Outcome:
 def _while_starting(policy: ScalePolicy, state: ScaleState, obs: Observation) -> _Outcome:
     wanted = math.ceil(_demand(policy, obs) / policy.target)
     if wanted > obs.current:
-        n, note = _limit_up(policy, state, obs, _bound(policy, wanted))
+        recommendation = _bound(policy, wanted)
+        n, note = _limit_up(policy, state, obs, recommendation)
         t = policy.target
         reason = f"no replica ready, {_describe(policy, obs)}, target {t:g}: {wanted}{note}"
-        return _Outcome(n, _bound(policy, wanted), reason)
+        return _Outcome(n, recommendation, reason)
     if _idle_long_enough(policy, state, obs.at):
         return _Outcome(0, 0, f"idle {_idle_for(state, obs.at):g}s: scale to zero")
     n = _bound(policy, obs.current)

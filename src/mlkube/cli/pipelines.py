@@ -21,8 +21,7 @@ from mlkube.cli.common import (
 )
 from mlkube.cli.follow import follow_run
 from mlkube.sdk.loader import find_pipeline, load_file
-
-PIPELINE_LABEL = "mlkube.io/pipeline"
+from mlkube.sdk.rightsizing import PIPELINE_LABEL
 
 
 def spec_dict(spec: PipelineSpec) -> dict[str, Any]:

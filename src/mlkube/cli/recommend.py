@@ -100,14 +100,13 @@ def recommend(
     """
     client = client_for(config_path)
     ns = None if all_namespaces else ns_for(client, namespace)
+    now = datetime.now(UTC)
     rows = recommendations(
         client.list("pipelineruns", namespace=ns),
-        now=datetime.now(UTC),
+        now=now,
         pipelines=client.list("pipelines", namespace=ns),
     )
-    rows += service_recommendations(
-        client.list("inferenceservices", namespace=ns), now=datetime.now(UTC)
-    )
+    rows += service_recommendations(client.list("inferenceservices", namespace=ns), now=now)
     if pipeline_name is not None:
         rows = [r for r in rows if r.pipeline == pipeline_name]
     if output in ("yaml", "json"):
@@ -117,5 +116,6 @@ def recommend(
         where = f" in {ns} namespace" if ns else ""
         err.print(f"No pipeline steps have run{where}.", highlight=False)
     else:
-        table = recommend_table(rows, all_namespaces=all_namespaces, wide=output == "wide")
+        wide = output == "wide"
+        table = recommend_table(rows, all_namespaces=all_namespaces, wide=wide, now=now)
         out.print(table)

@@ -152,9 +152,9 @@ def step_histories(
     current resources; sorted by namespace, pipeline, then the step's place in the spec."""
     table: dict[tuple[str, str, str], StepHistory] = {}
     for run in runs:
-        namespace = run.get("metadata", {}).get("namespace", "")
-        pipeline = pipeline_of(run)
-        created = run.get("metadata", {}).get("creationTimestamp") or ""
+        meta = run.get("metadata") or {}
+        namespace, pipeline = meta.get("namespace", ""), pipeline_of(run)
+        created = meta.get("creationTimestamp") or ""
         status = run.get("status") or {}
         spec = status.get("pipelineSpec") or (run.get("spec") or {}).get("pipelineSpec") or {}
         for position, step in enumerate(spec.get("steps") or []):
@@ -181,7 +181,7 @@ def recommendations(
     """One `StepRecommendation` per step the runs mention, in `step_histories` order."""
     moment = now.timestamp()
     return [
-        _recommendation(h, recommend_for(h, now=moment, config=config))
+        _recommendation(h, now=moment, config=config)
         for h in step_histories(runs, pipelines=pipelines)
     ]
 
@@ -206,14 +206,13 @@ def service_recommendations(
             if not usage:
                 continue
             history = StepHistory(
-                meta.get("namespace", ""), f"isvc/{meta.get('name')}", revision["name"]
+                meta.get("namespace", ""),
+                f"isvc/{meta.get('name')}",
+                revision["name"],
+                resources=predictor.get("resources") or {},
             )
-            history.resources = predictor.get("resources") or {}
-            memory = int(usage.get("memoryBytesMax") or 0)
-            cpu_avg, cpu_max = (float(usage.get(k) or 0.0) for k in ("cpuCoresAvg", "cpuCoresMax"))
-            history.samples.append(UsageSample(moment, cpu_avg, memory))
-            history.peaks.append(UsageSample(moment, cpu_max, memory))
-            rows.append(_recommendation(history, recommend_for(history, now=moment, config=config)))
+            _add_sample(history, usage, at=moment, memory=int(usage.get("memoryBytesMax") or 0))
+            rows.append(_recommendation(history, now=moment, config=config))
     return rows
 
 
@@ -259,9 +258,14 @@ def _record(history: StepHistory, st: Mapping[str, Any], spec: Mapping[str, Any]
         limit = int((st.get("placement") or {}).get("memoryBytes") or 0)
         limit = limit or memory_bytes((spec.get("resources") or {}).get("memory") or 0)
         peak = memory_after_oom(limit, peak)
-    at = parse_time(st["finishTime"]).timestamp()
-    history.samples.append(UsageSample(at, float(usage.get("cpuCoresAvg") or 0.0), peak))
-    history.peaks.append(UsageSample(at, float(usage.get("cpuCoresMax") or 0.0), peak))
+    _add_sample(history, usage, at=parse_time(st["finishTime"]).timestamp(), memory=peak)
+
+
+def _add_sample(history: StepHistory, usage: Mapping[str, Any], *, at: float, memory: int) -> None:
+    """One usage summary (`cpuCoresAvg`, `cpuCoresMax`) as a mean-CPU and a peak-CPU sample,
+    both with `memory` bytes."""
+    history.samples.append(UsageSample(at, float(usage.get("cpuCoresAvg") or 0.0), memory))
+    history.peaks.append(UsageSample(at, float(usage.get("cpuCoresMax") or 0.0), memory))
 
 
 def _take_stored(
@@ -276,7 +280,10 @@ def _take_stored(
             history.resources, history.position = step.get("resources") or {}, position
 
 
-def _recommendation(history: StepHistory, rec: Recommendation | None) -> StepRecommendation:
+def _recommendation(
+    history: StepHistory, *, now: float, config: RightsizingConfig
+) -> StepRecommendation:
+    rec = recommend_for(history, now=now, config=config)
     cpu, memory = history.resources.get("cpu"), history.resources.get("memory")
     last = max((s.at for s in history.samples), default=None)
     return StepRecommendation(

@@ -17,6 +17,7 @@ from mlkube.autoscaling.replicas import (
 )
 
 SERVICE = ScalePolicy(min_replicas=1, max_replicas=10, target=2.0)
+TO_ZERO = ScalePolicy(min_replicas=0, max_replicas=4, scale_to_zero_after_s=60)
 
 
 def obs(
@@ -214,23 +215,20 @@ def test_rate_limit_does_not_slow_scale_from_zero() -> None:
 
 
 def test_idle_replica_goes_to_zero_only_after_the_idle_window() -> None:
-    policy = ScalePolicy(min_replicas=0, max_replicas=4, scale_to_zero_after_s=60)
     state = ScaleState(last_active_at=40.0)
-    assert decide(policy, state, obs(1, 0.0, at=99.0)).replicas == 1
-    decision = decide(policy, state, obs(1, 0.0, at=100.0))
+    assert decide(TO_ZERO, state, obs(1, 0.0, at=99.0)).replicas == 1
+    decision = decide(TO_ZERO, state, obs(1, 0.0, at=100.0))
     assert (decision.replicas, decision.reason) == (0, "idle 60s: scale to zero")
 
 
 def test_first_observation_starts_the_idle_clock() -> None:
-    policy = ScalePolicy(min_replicas=0, max_replicas=4, scale_to_zero_after_s=60)
-    first = decide(policy, ScaleState(), obs(1, 0.0, at=10.0))
+    first = decide(TO_ZERO, ScaleState(), obs(1, 0.0, at=10.0))
     assert (first.replicas, first.state.last_active_at) == (1, 10.0)
-    assert decide(policy, first.state, obs(1, 0.0, at=70.0)).replicas == 0
+    assert decide(TO_ZERO, first.state, obs(1, 0.0, at=70.0)).replicas == 0
 
 
 def test_replicas_that_never_got_ready_go_to_zero_when_idle() -> None:
-    policy = ScalePolicy(min_replicas=0, max_replicas=4, scale_to_zero_after_s=60)
-    decision = decide(policy, ScaleState(last_active_at=0.0), obs(3, 0.0, ready=0, at=60.0))
+    decision = decide(TO_ZERO, ScaleState(last_active_at=0.0), obs(3, 0.0, ready=0, at=60.0))
     assert decision.replicas == 0
 
 

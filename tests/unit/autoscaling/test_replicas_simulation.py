@@ -8,7 +8,7 @@ replicas, or held by the activator while none is ready.
 import json
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from mlkube.autoscaling.replicas import (
     HPA_DEFAULT_SCALE_UP,
@@ -64,6 +64,14 @@ def counts(decisions: list[ScaleDecision]) -> list[int]:
 
 
 POLICY = ScalePolicy(max_replicas=10, target=2.0, scale_down_stabilization_s=60)
+# Traffic, then silence: down after a 30 s window, to zero 60 s after the last request.
+TO_ZERO = ScalePolicy(
+    min_replicas=0,
+    max_replicas=10,
+    target=2.0,
+    scale_down_stabilization_s=30,
+    scale_to_zero_after_s=60,
+)
 
 
 def test_step_to_heavy_load_scales_up_within_one_tick_and_does_not_flap() -> None:
@@ -103,15 +111,8 @@ def test_slow_ramp_grows_monotonically_tracking_load_up_to_max() -> None:
 
 
 def test_silence_goes_down_to_one_then_to_zero_after_the_idle_window() -> None:
-    policy = ScalePolicy(
-        min_replicas=0,
-        max_replicas=10,
-        target=2.0,
-        scale_down_stabilization_s=30,
-        scale_to_zero_after_s=60,
-    )
     loads = [4.0] * 10 + [0.0] * 140 + [7.0] * 10
-    decisions = run(policy, loads, replicas=2)
+    decisions = run(TO_ZERO, loads, replicas=2)
     replicas = counts(decisions)
     last_active = 9
     assert replicas[:39] == [2] * 39  # the 2 recommended at t=9 leaves the window at t=39
@@ -123,13 +124,7 @@ def test_silence_goes_down_to_one_then_to_zero_after_the_idle_window() -> None:
 
 
 def test_silence_never_goes_to_zero_when_min_is_one() -> None:
-    policy = ScalePolicy(
-        min_replicas=1,
-        max_replicas=10,
-        target=2.0,
-        scale_down_stabilization_s=30,
-        scale_to_zero_after_s=60,
-    )
+    policy = replace(TO_ZERO, min_replicas=1)
     replicas = counts(run(policy, [4.0] * 10 + [0.0] * 500, replicas=2))
     assert replicas[:39] == [2] * 39
     assert replicas[39:] == [1] * (len(replicas) - 39)

@@ -331,7 +331,11 @@ def test_serving_revisions_get_rows_from_their_replicas_usage() -> None:
     [row] = service_recommendations([isvc], now=datetime(2026, 11, 28, tzinfo=UTC))
     assert (row.namespace, row.pipeline, row.step) == ("team", "isvc/iris", "iris-predictor-00001")
     assert row.cpu_request == "4" and row.memory_request == "4Gi"
+    assert (row.runs, row.recorded) == (1, 1)  # one summary over all its replicas
     assert row.recommendation is not None
     target = row.recommendation.target
     assert 200 <= target.cpu_millis <= 260  # 0.2 cores, rounded to its bucket, plus 15%
     assert 300 << 20 <= target.memory_bytes <= 380 << 20
+    # The replicas' peak CPU (0.9 cores) sets the CPU upper bound, as for pipeline steps.
+    assert row.recommendation.upper_bound.cpu_millis > 900
+    assert row.notes() == ["cpu over-provisioned 16x", "memory over-provisioned 12x"]
