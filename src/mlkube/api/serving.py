@@ -111,6 +111,9 @@ class RevisionStatus(Model):
     storage_uri: str = Field(alias="storageUri")
     model_format: str = Field(alias="modelFormat")
     model_path: str | None = Field(default=None, alias="modelPath")
+    # What its replicas run with: a revision keeps them when the spec moves on.
+    resources: Resources = Field(default_factory=Resources)
+    batching: Batching = Field(default_factory=Batching)
     percent: int = 0
     replicas: int = 0
     ready_replicas: int = Field(default=0, alias="readyReplicas")

@@ -193,14 +193,14 @@ def service_recommendations(
     config: RightsizingConfig = DEFAULT_CONFIG,
 ) -> list[StepRecommendation]:
     """One row per InferenceService revision whose replicas recorded usage: the "pipeline"
-    column reads `isvc/NAME` and the "step" column the revision. A revision's usage is one
+    column reads `isvc/NAME` and the "step" column the revision, beside the resources that
+    revision runs with. A revision's usage is one
     summary over all its replicas' samples (mean CPU, peak CPU, peak memory), so it counts as
     one sample stamped now."""
     moment = now.timestamp()
     rows = []
     for obj in services:
         meta = obj.get("metadata") or {}
-        predictor = (obj.get("spec") or {}).get("predictor") or {}
         for revision in (obj.get("status") or {}).get("revisions") or []:
             usage = revision.get("usage")
             if not usage:
@@ -209,7 +209,7 @@ def service_recommendations(
                 meta.get("namespace", ""),
                 f"isvc/{meta.get('name')}",
                 revision["name"],
-                resources=predictor.get("resources") or {},
+                resources=revision.get("resources") or {},
             )
             _add_sample(history, usage, at=moment, memory=int(usage.get("memoryBytesMax") or 0))
             rows.append(_recommendation(history, now=moment, config=config))

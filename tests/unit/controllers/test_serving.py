@@ -333,3 +333,24 @@ def test_a_restarted_controller_keeps_the_revisions_and_their_traffic(
         "iris-predictor-00001": 90,
         "iris-predictor-00002": 10,
     }
+
+
+def test_each_revision_keeps_the_resources_and_batching_it_was_made_with(
+    bench: ServingBench,
+) -> None:
+    bench.serve(resources={"cpu": "1"}, batching={"maxBatchSize": 8})
+    bench.announce_all()
+    bench.update(resources={"cpu": "2"}, batching={"maxBatchSize": 64}, canaryTrafficPercent=50)
+    bench.announce_all()
+    [old] = [w for w in bench.replicas() if "00001" in w]
+    bench.runtime.finish(old, exit_code=1, message="exit code 1")
+    bench.advance(1.0)
+    [again] = [w for w in bench.replicas() if "00001" in w]
+    [new] = [w for w in bench.replicas() if "00002" in w]
+    for wid, cores, batch in ((again, 1, "8"), (new, 2, "64")):
+        spec = bench.runtime.spec(wid)
+        assert spec.cpus is not None and len(spec.cpus) == cores
+        assert spec.command is not None
+        assert spec.command[spec.command.index("--max-batch-size") + 1] == batch
+    revisions = bench.isvc()["status"]["revisions"]
+    assert [r["resources"] for r in revisions] == [{"cpu": "1"}, {"cpu": "2"}]

@@ -312,11 +312,13 @@ def test_the_wide_table_across_namespaces() -> None:
 def test_serving_revisions_get_rows_from_their_replicas_usage() -> None:
     isvc = {
         "metadata": {"name": "iris", "namespace": "team"},
-        "spec": {"predictor": {"resources": {"cpu": "4", "memory": "4Gi"}}},
+        # The spec has moved on: the revision is judged by what it runs with.
+        "spec": {"predictor": {"resources": {"cpu": "1"}}},
         "status": {
             "revisions": [
                 {
                     "name": "iris-predictor-00001",
+                    "resources": {"cpu": "4", "memory": "4Gi"},
                     "usage": {
                         "cpuCoresAvg": 0.2,
                         "cpuCoresMax": 0.9,

@@ -117,7 +117,12 @@ class InferenceServiceController:
             )
             for rev in isvc.status.revisions:  # names survive restarts through the status
                 service.revisions[rev.name] = RevisionState(
-                    rev.name, rev.fingerprint, rev.model_format, rev.storage_uri
+                    rev.name,
+                    rev.fingerprint,
+                    rev.model_format,
+                    rev.storage_uri,
+                    rev.resources,
+                    rev.batching,
                 )
             # The rollout's bookkeeping survives restarts through the status too.
             service.latest = isvc.status.latest_created_revision
@@ -147,6 +152,8 @@ class InferenceServiceController:
                     rev_plan.fingerprint,
                     predictor.model.model_format.name,
                     predictor.model.storage_uri,
+                    predictor.resources,
+                    predictor.batching,
                 )
                 service.revisions[rev_plan.name] = revision
             if revision.model_path is None:
@@ -190,7 +197,7 @@ class InferenceServiceController:
             step_key = f"{service_marker(service.namespace, service.name)}/{revision.name}.r{slot}"
             replica = Replica(revision.name, slot, revision.incarnations, step_key)
             revision.replicas[slot] = replica
-            request = service.predictor.resources.request()
+            request = revision.resources.request()
             order = ("0" * 11, "", step_key)  # replicas go first among equal priority
             self.runs.queue.enqueue(step_key, order, request, created=0.0)
         self._admit(service, revision)

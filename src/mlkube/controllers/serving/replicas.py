@@ -19,7 +19,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
-from mlkube.api.serving import PredictorSpec
+from mlkube.api.resources import Resources
+from mlkube.api.serving import Batching, PredictorSpec
 from mlkube.autoscaling import ScaleState
 from mlkube.controllers.serving.traffic import revision_number
 from mlkube.runtime.base import GpuDevice, WorkloadSpec
@@ -80,6 +81,8 @@ class RevisionState:
     fingerprint: str
     model_format: str
     storage_uri: str
+    resources: Resources
+    batching: Batching
     model_path: str | None = None
     desired: int = 0
     replicas: dict[int, Replica] = field(default_factory=dict)
@@ -144,7 +147,7 @@ def replica_spec(
 ) -> WorkloadSpec:
     """The runtime's view of one replica: the model server, its resources and its files."""
     assert revision.model_path is not None
-    batching = service.predictor.batching
+    batching = revision.batching
     ready_file = folder / "ready.json"
     command = (
         sys.executable,

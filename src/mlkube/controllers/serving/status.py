@@ -58,6 +58,8 @@ def _revision(rev: RevisionState, percent: int) -> RevisionStatus:
         storage_uri=rev.storage_uri,
         model_format=rev.model_format,
         model_path=rev.model_path,
+        resources=rev.resources,
+        batching=rev.batching,
         percent=percent,
         replicas=len(rev.live()),
         ready_replicas=len(rev.ready()),
