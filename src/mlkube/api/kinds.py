@@ -217,13 +217,18 @@ def validate(kind: Kind, obj: dict[str, Any]) -> Model:
         if kind.semantic_checks:
             causes += kind.semantic_checks(model)
     if causes:
-        raise Invalid(
-            f'{kind.kind} "{name}" is invalid: '
-            + "; ".join(f"{c.field}: {c.message}" for c in causes),
-            kind=kind.kind,
-            name=name,
-            group=kind.group,
-            causes=causes,
-        )
+        raise invalid(kind, name, causes)
     assert model is not None
     return model
+
+
+def invalid(kind: Kind, name: str, causes: list[Cause]) -> Invalid:
+    """The 422 for an object of `kind` named `name`: every cause, in one message and listed."""
+    summary = "; ".join(f"{c.field}: {c.message}" for c in causes)
+    return Invalid(
+        f'{kind.kind} "{name}" is invalid: {summary}',
+        kind=kind.kind,
+        name=name,
+        group=kind.group,
+        causes=causes,
+    )

@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from typing import Literal
 
 from mlkube.api.errors import BadRequest, Cause
+from mlkube.api.meta import DNS1123_SUBDOMAIN
 
 Operator = Literal["=", "!=", "in", "notin", "exists", "!"]
 
 _NAME_MAX = 63
 _PREFIX_MAX = 253
 _NAME_RE = re.compile(r"([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]")
-_DNS_SUBDOMAIN_RE = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 _NAME_RULE = (
     "must consist of alphanumeric characters, '-', '_' or '.', "
     "and must start and end with an alphanumeric character"
@@ -166,7 +166,7 @@ def validate_label_key(key: str) -> list[str]:
     problems: list[str] = []
     if prefix and len(prefix) > _PREFIX_MAX:
         problems.append(f"prefix part must be no more than {_PREFIX_MAX} characters")
-    elif prefix and not _DNS_SUBDOMAIN_RE.fullmatch(prefix):
+    elif prefix and not DNS1123_SUBDOMAIN.fullmatch(prefix):
         problems.append(
             "prefix part must be a lowercase DNS subdomain: lower case alphanumeric "
             "characters, '-' or '.', starting and ending with an alphanumeric character"

@@ -53,21 +53,22 @@ class Subject(Model):
         return self.name
 
 
-class RoleBinding(Model):
+class _Binding(Model):
+    """The shape both binding kinds share; each subclass narrows `kind` to its own name
+    (a redeclared field keeps its place, so `kind` still follows `apiVersion`)."""
+
     api_version: Literal["rbac.authorization.k8s.io/v1"] = Field(
         default="rbac.authorization.k8s.io/v1", alias="apiVersion"
     )
+    kind: str
+    metadata: ObjectMeta = Field(default_factory=ObjectMeta)
+    role_ref: RoleRef = Field(alias="roleRef")
+    subjects: list[Subject] = Field(default_factory=list)
+
+
+class RoleBinding(_Binding):
     kind: Literal["RoleBinding"] = "RoleBinding"
-    metadata: ObjectMeta = Field(default_factory=ObjectMeta)
-    role_ref: RoleRef = Field(alias="roleRef")
-    subjects: list[Subject] = Field(default_factory=list)
 
 
-class ClusterRoleBinding(Model):
-    api_version: Literal["rbac.authorization.k8s.io/v1"] = Field(
-        default="rbac.authorization.k8s.io/v1", alias="apiVersion"
-    )
+class ClusterRoleBinding(_Binding):
     kind: Literal["ClusterRoleBinding"] = "ClusterRoleBinding"
-    metadata: ObjectMeta = Field(default_factory=ObjectMeta)
-    role_ref: RoleRef = Field(alias="roleRef")
-    subjects: list[Subject] = Field(default_factory=list)

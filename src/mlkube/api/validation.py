@@ -60,7 +60,7 @@ def name_causes(name: str | None, *, field: str, label: bool = False) -> list[Ca
     if not name:
         return [Cause(field=field, message="Required value", reason="FieldValueRequired")]
     limit, pattern = (63, DNS1123_LABEL) if label else (253, DNS1123_SUBDOMAIN)
-    if len(name) > limit or not pattern.match(name):
+    if len(name) > limit or not pattern.fullmatch(name):
         kind = "RFC 1123 label" if label else "RFC 1123 subdomain"
         return [
             Cause(

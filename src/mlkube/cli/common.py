@@ -57,4 +57,5 @@ def client_for(config_path: str | None) -> Client:
 
 
 def ns_for(client: Client, namespace: str | None) -> str:
-    return namespace or getattr(client, "namespace", None) or "default"
+    """The namespace a command works in: `-n`, else the client config's."""
+    return namespace or client.namespace or "default"

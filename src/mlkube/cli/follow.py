@@ -7,10 +7,10 @@ from typing import Any
 from rich.console import Console
 
 from mlkube.api.errors import ApiError
+from mlkube.api.pipelinerun import FINISHED_RUN_PHASES
 from mlkube.cli import render
 from mlkube.sdk.client import Client
 
-_FINISHED = ("Succeeded", "Failed", "Cancelled")
 _MARK = {
     "Succeeded": "[green]✓[/]",
     "Failed": "[red]✗[/]",
@@ -41,7 +41,7 @@ def follow_run(client: Client, name: str, *, namespace: str, console: Console) -
     while True:
         _print_changes(obj, seen, console)
         status = obj.get("status") or {}
-        if status.get("phase") in _FINISHED:
+        if status.get("phase") in FINISHED_RUN_PHASES:
             conditions: list[dict[str, Any]] = status.get("conditions") or []
             cond = next((c for c in conditions if c["type"] == "Succeeded"), {})
             took = render.elapsed(status.get("startTime"), status.get("completionTime"))

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from mlkube.api.kinds import Kind
 from mlkube.api.meta import parse_time
+from mlkube.api.pipelinerun import FINISHED_STEP_PHASES
 from mlkube.api.quantity import human_bytes
 
 
@@ -46,7 +47,7 @@ def elapsed(start: str | None, end: str | None, *, now: datetime | None = None) 
 def _run_row(obj: dict[str, Any], now: datetime | None) -> list[str]:
     status = obj.get("status") or {}
     steps = status.get("steps") or []
-    done = sum(1 for s in steps if s.get("phase") in ("Succeeded", "Failed", "Skipped"))
+    done = sum(1 for s in steps if s.get("phase") in FINISHED_STEP_PHASES)
     return [
         obj["metadata"]["name"],
         status.get("phase", "Pending"),
@@ -196,7 +197,8 @@ def dump(obj: Any, fmt: str) -> str:
     return yaml.safe_dump(obj, sort_keys=False, default_flow_style=False)
 
 
-def as_list(kind: Kind, items: list[dict[str, Any]]) -> dict[str, Any]:
+def as_list(items: list[dict[str, Any]]) -> dict[str, Any]:
+    """`-o yaml|json` of several objects: a `v1` `List`, as kubectl prints it."""
     return {"apiVersion": "v1", "kind": "List", "items": items, "metadata": {}}
 
 
@@ -249,11 +251,7 @@ def describe_run(obj: dict[str, Any], console: Console, *, now: datetime | None 
     console.print(conditions)
     console.print("Steps:")
     console.print(steps_table(status.get("steps") or [], now=now))
-    outputs = status.get("outputs") or []
-    if outputs:
-        console.print("Outputs:")
-        for out in outputs:
-            console.print(f"  {out['name']}: {_value_text(out)}", highlight=False, markup=False)
+    describe_outputs(obj, console)
 
 
 def steps_table(steps: list[dict[str, Any]], *, now: datetime | None = None) -> Table:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import click
@@ -24,7 +25,7 @@ from mlkube.cli.common import (
 
 def read_manifests(path: str) -> Iterator[dict[str, Any]]:
     """Documents of a YAML/JSON file (`-` for stdin); Lists are unpacked."""
-    text = sys.stdin.read() if path == "-" else open(path).read()  # noqa: SIM115
+    text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
     for doc in yaml.safe_load_all(text):
         if doc is None:
             continue
@@ -168,7 +169,7 @@ def get(
     else:
         items = client.list(k.plural, namespace=ns, label_selector=selector)
     if output in ("yaml", "json"):
-        obj = items[0] if name else render.as_list(k, items)
+        obj = items[0] if name else render.as_list(items)
         out.print(render.dump(obj, output), highlight=False, markup=False, end="")
     elif output == "name":
         for obj in items:

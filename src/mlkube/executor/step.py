@@ -83,8 +83,7 @@ def _run_python(invocation: dict[str, Any], artifacts: LazyArtifacts) -> list[di
     returned = func(**kwargs)
     names: list[str] = invocation["outputs"]
     values = split_outputs(returned, names)
-    limit = int(invocation.get("inlineLimit", 64 * 1024))
-    return [encode_output(n, values[n], artifacts, limit=limit) for n in names]
+    return [encode_output(n, values[n], artifacts) for n in names]
 
 
 def split_outputs(returned: Any, names: list[str]) -> dict[str, Any]:

@@ -35,11 +35,9 @@ def _plain_json(value: Any, depth: int = 0) -> bool:
     return False
 
 
-def encode_output(
-    name: str, value: Any, artifacts: Artifacts, *, limit: int = INLINE_LIMIT
-) -> dict[str, Any]:
+def encode_output(name: str, value: Any, artifacts: Artifacts) -> dict[str, Any]:
     """`{name, value}` for small plain JSON, else `{name, artifact}` (pickled, by reference)."""
-    if _plain_json(value) and len(json.dumps(value)) <= limit:
+    if _plain_json(value) and len(json.dumps(value)) <= INLINE_LIMIT:
         return {"name": name, "value": value}
     return {"name": name, "artifact": artifacts().put_object(value).to_dict()}
 

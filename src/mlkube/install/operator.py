@@ -16,8 +16,8 @@ from __future__ import annotations
 from typing import Any
 
 from mlkube import __version__
-from mlkube.api.kinds import KINDS
 from mlkube.api.meta import API_GROUP
+from mlkube.install.crds import crd_kinds
 
 DEFAULT_IMAGE = f"ghcr.io/mlkube/mlkube:{__version__}"
 DEFAULT_NAMESPACE = "mlkube-system"
@@ -76,7 +76,7 @@ def service_account(namespace: str) -> dict[str, Any]:
 
 def cluster_role() -> dict[str, Any]:
     """What the controllers need cluster-wide: our kinds, and the objects they turn into."""
-    plurals = sorted(k.plural for k in KINDS if k.group == API_GROUP)
+    plurals = sorted(k.plural for k in crd_kinds())
     rules = [
         _rule([API_GROUP], plurals, _ALL),
         _rule([API_GROUP], [f"{p}/status" for p in plurals], ["get", "update", "patch"]),

@@ -168,14 +168,15 @@ def write_config(
     return write_private_file(Path(path).expanduser(), text)
 
 
-def write_private_file(path: Path, text: str) -> Path:
-    """Atomically write `text` to `path` as a file only its owner can read (0600)."""
+def write_private_file(path: Path, data: str | bytes) -> Path:
+    """Atomically write `data` (text as UTF-8) to `path` as a file only its owner can read
+    (0600), replacing any file there whatever its mode."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     # mkstemp creates the file with mode 0600 itself; os.replace then swaps it in whole.
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data.encode() if isinstance(data, str) else data)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)

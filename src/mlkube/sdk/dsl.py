@@ -218,17 +218,17 @@ class Pipeline:
     def compile(self) -> PipelineSpec:
         """Trace the function once and return the validated-shape spec."""
         graph = _Graph()
+        params = self.params()
         token = _BUILDING.set(graph)
         try:
-            refs = {p.name: ParamRef(p.name) for p in self.params()}
-            returned = self.fn(**refs)
+            returned = self.fn(**{p.name: ParamRef(p.name) for p in params})
         finally:
             _BUILDING.reset(token)
         if not graph.calls:
             raise DslError(f"pipeline {self.name!r} calls no steps")
         _check_unique_names(graph.calls)
         return PipelineSpec(
-            params=self.params(),
+            params=params,
             steps=[_step_spec(c) for c in graph.calls],
             outputs=list(_pipeline_outputs(returned)),
             description=self.description,

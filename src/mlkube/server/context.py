@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from mlkube.api.clock import Clock, SystemClock
-from mlkube.api.errors import Cause, Invalid
-from mlkube.api.kinds import Kind
+from mlkube.api.errors import Cause
+from mlkube.api.kinds import Kind, invalid
 from mlkube.api.meta import Model
 from mlkube.server.routing import ResourcePath
 from mlkube.store.base import ResourceStore
@@ -50,11 +50,4 @@ class ApiContext:
         causes = [c for check in self.admission for c in check(kind, model, operation)]
         if causes:
             name = str(getattr(model, "metadata").name or "")  # noqa: B009 - every kind has it
-            summary = "; ".join(f"{c.field}: {c.message}" for c in causes)
-            raise Invalid(
-                f'{kind.kind} "{name}" is invalid: {summary}',
-                kind=kind.kind,
-                name=name,
-                group=kind.group,
-                causes=causes,
-            )
+            raise invalid(kind, name, causes)

@@ -19,6 +19,7 @@ cacheable, as in Kubernetes.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Sequence
@@ -64,12 +65,22 @@ def served_group_versions(kinds: Sequence[Kind] = KINDS) -> list[tuple[str, str]
 
 def index(kinds: Sequence[Kind] = KINDS) -> dict[str, Any]:
     """`GET /openapi/v3`: where each group version's document is, with its content hash."""
-    paths = {}
-    for group, version in served_group_versions(kinds):
-        key = group_version_path(group, version)
-        digest = document_hash(document(group, version, kinds))
-        paths[key] = {"serverRelativeURL": f"/openapi/v3/{key}?hash={digest}"}
+    paths = {
+        key: {"serverRelativeURL": f"/openapi/v3/{key}?hash={document_hash(doc)}"}
+        for key, doc in _documents(tuple(kinds)).items()
+    }
     return {"paths": paths}
+
+
+@functools.cache
+def _documents(kinds: tuple[Kind, ...]) -> dict[str, dict[str, Any]]:
+    """Every group version's document by index key, built once per kind table: generating
+    the schemas takes tens of milliseconds, and kubectl asks before every `apply`. Callers
+    share the cached documents and must not modify them."""
+    return {
+        group_version_path(group, version): document(group, version, kinds)
+        for group, version in served_group_versions(kinds)
+    }
 
 
 def document_hash(doc: dict[str, Any]) -> str:
@@ -80,10 +91,7 @@ def document_hash(doc: dict[str, Any]) -> str:
 
 def document_for_path(path: str, kinds: Sequence[Kind] = KINDS) -> dict[str, Any] | None:
     """The document at `/openapi/v3/PATH` (`api/v1`, `apis/G/V`), or None when none is."""
-    for group, version in served_group_versions(kinds):
-        if group_version_path(group, version) == path.strip("/"):
-            return document(group, version, kinds)
-    return None
+    return _documents(tuple(kinds)).get(path.strip("/"))
 
 
 def document(group: str, version: str, kinds: Sequence[Kind] = KINDS) -> dict[str, Any]:

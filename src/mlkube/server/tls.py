@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +18,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from mlkube.sdk.config import write_private_file
 
 _VALID_DAYS = 3650
 
@@ -41,7 +42,7 @@ def ensure_certificates(folder: Path, *, hosts: list[str]) -> TlsFiles:
     ca_key_path = folder / "ca.key"
     if not (files.ca_cert.exists() and ca_key_path.exists()):
         ca_key = ec.generate_private_key(ec.SECP256R1())
-        _write_private(ca_key_path, _key_pem(ca_key))
+        write_private_file(ca_key_path, _key_pem(ca_key))
         files.ca_cert.write_bytes(_ca_cert(ca_key).public_bytes(serialization.Encoding.PEM))
     if not (files.server_cert.exists() and _names_all(files.server_cert, hosts)):
         ca_key_loaded = serialization.load_pem_private_key(ca_key_path.read_bytes(), None)
@@ -49,7 +50,7 @@ def ensure_certificates(folder: Path, *, hosts: list[str]) -> TlsFiles:
         ca = x509.load_pem_x509_certificate(files.ca_cert.read_bytes())
         key = ec.generate_private_key(ec.SECP256R1())
         cert = _server_cert(key, ca, ca_key_loaded, hosts)
-        _write_private(files.server_key, _key_pem(key))
+        write_private_file(files.server_key, _key_pem(key))
         files.server_cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     return files
 
@@ -60,12 +61,6 @@ def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
 
 
 def _validity() -> tuple[datetime.datetime, datetime.datetime]:

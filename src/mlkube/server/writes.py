@@ -34,6 +34,7 @@ from mlkube.server.objects import (
 )
 from mlkube.server.params import parse_dry_run
 from mlkube.server.routing import ResourcePath
+from mlkube.store.objects import conflict
 
 MERGE_PATCH_TYPES = ("application/merge-patch+json", "application/json")
 STRATEGIC = "application/strategic-merge-patch+json"
@@ -141,12 +142,10 @@ async def patch(ctx: ApiContext, request: Request, target: ResourcePath) -> JSON
         except Conflict:
             if _resource_version(body):
                 raise  # the caller's own precondition failed: retrying would defeat it
-    raise Conflict(
-        f'Operation cannot be fulfilled on {kind.resource} "{name}": the object kept changing '
-        f"while the patch was applied; please try again",
-        kind=kind.plural,
-        group=kind.group,
-        name=name,
+    raise conflict(
+        kind.resource,
+        name,
+        "the object kept changing while the patch was applied; please try again",
     )
 
 
@@ -217,12 +216,10 @@ def _check_uid(kind: Kind, current: Mapping[str, Any], uid: Any) -> None:
     actual = current["metadata"].get("uid")
     if uid and uid != actual:
         name = current["metadata"].get("name", "")
-        raise Conflict(
-            f'Operation cannot be fulfilled on {kind.resource} "{name}": Precondition failed: '
-            f"UID in precondition: {uid}, UID in object meta: {actual}",
-            kind=kind.plural,
-            group=kind.group,
-            name=name,
+        raise conflict(
+            kind.resource,
+            name,
+            f"Precondition failed: UID in precondition: {uid}, UID in object meta: {actual}",
         )
 
 

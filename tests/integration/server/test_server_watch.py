@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.integration.platform.conftest import wait_for
 from tests.integration.server.serverkit import TOKEN, Api, run, running_api
 
 from mlkube.api.errors import Expired
@@ -140,15 +141,6 @@ def test_watches_of_namespaces_and_across_namespaces(api: Api) -> None:
     ]
 
 
-def wait_for(condition: Callable[[], bool], seconds: float = 5.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
-
-
 def test_a_client_that_goes_away_ends_its_watch(api: Api) -> None:
     api.client.create(run("a"))
     with Client(api.url, TOKEN) as client:
@@ -156,4 +148,6 @@ def test_a_client_that_goes_away_ends_its_watch(api: Api) -> None:
             assert event_type == "ADDED"
             assert api.store.subscribers == 1, "the watch listens to the store while it runs"
             break
-    assert wait_for(lambda: api.store.subscribers == 0), "the server let go of the store"
+    wait_for(
+        lambda: api.store.subscribers == 0, timeout=5, what="the server to let go of the store"
+    )

@@ -77,6 +77,14 @@ def test_names_follow_kubernetes_rules() -> None:
     assert "RFC 1123 label" in found["spec.steps[0].name"]
 
 
+def test_a_trailing_newline_is_not_part_of_a_valid_name() -> None:
+    obj = pipeline(step("a\n"))
+    obj["metadata"]["name"] = "p\n"
+    found = causes(obj)
+    assert "RFC 1123 subdomain" in found["metadata.name"]
+    assert "RFC 1123 label" in found["spec.steps[0].name"]
+
+
 def test_duplicate_step_names() -> None:
     assert "duplicate step name 'a'" in causes(pipeline(step("a"), step("a")))["spec.steps[1].name"]
 

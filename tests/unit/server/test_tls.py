@@ -25,8 +25,10 @@ def test_certificates_are_made_once_and_name_the_hosts(tmp_path: Path) -> None:
     first_cert, first_ca = files.server_cert.read_bytes(), files.ca_pem()
     again = ensure_certificates(tmp_path / "tls", hosts=["10.0.0.7"])
     assert again.server_cert.read_bytes() == first_cert
+    files.server_key.chmod(0o644)
     moved = ensure_certificates(tmp_path / "tls", hosts=["mlkube.example"])
     assert moved.server_cert.read_bytes() != first_cert
+    assert stat.S_IMODE(os.stat(moved.server_key).st_mode) == 0o600, "a new key is private"
     assert moved.ca_pem() == first_ca  # the CA stays, so configs already written stay valid
 
 
