@@ -217,8 +217,11 @@ def delete(
     for path in files:
         for doc in read_manifests(path):
             k = kind_of(doc)
-            ns = (doc.get("metadata") or {}).get("namespace") or ns_for(client, namespace)
-            targets.append((k, doc["metadata"]["name"], ns if k.namespaced else None))
+            meta = doc.get("metadata") or {}
+            if not meta.get("name"):
+                raise click.UsageError(f"{path}: a {k.kind} without metadata.name names nothing")
+            ns = meta.get("namespace") or ns_for(client, namespace)
+            targets.append((k, meta["name"], ns if k.namespaced else None))
     if kind:
         k = lookup(kind)
         if not names:

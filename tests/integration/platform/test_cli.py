@@ -139,6 +139,11 @@ def test_errors_are_clear_and_exit_1(up: UpProcess, tmp_path: Path) -> None:
     assert up.cli("get", "pipelines").stderr.startswith("No resources found")
     unknown = up.cli("get", "widgets")
     assert unknown.returncode == 1 and 'resource type "widgets"' in unknown.stderr
+    nameless = tmp_path / "nameless.yaml"
+    nameless.write_text("apiVersion: v1\nkind: Namespace\nmetadata: {}\n")
+    refused = up.cli("delete", "-f", str(nameless))
+    assert refused.returncode == 2
+    assert "a Namespace without metadata.name names nothing" in refused.stderr
 
 
 def test_run_a_python_pipeline_and_compile_it(up: UpProcess, tmp_path: Path) -> None:
