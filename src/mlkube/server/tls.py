@@ -44,7 +44,7 @@ def ensure_certificates(folder: Path, *, hosts: list[str]) -> TlsFiles:
         ca_key = ec.generate_private_key(ec.SECP256R1())
         write_private_file(ca_key_path, _key_pem(ca_key))
         files.ca_cert.write_bytes(_ca_cert(ca_key).public_bytes(serialization.Encoding.PEM))
-    if not (files.server_cert.exists() and _names_all(files.server_cert, hosts)):
+    if not _server_pair_usable(files, hosts):
         ca_key_loaded = serialization.load_pem_private_key(ca_key_path.read_bytes(), None)
         assert isinstance(ca_key_loaded, ec.EllipticCurvePrivateKey)
         ca = x509.load_pem_x509_certificate(files.ca_cert.read_bytes())
@@ -53,6 +53,27 @@ def ensure_certificates(folder: Path, *, hosts: list[str]) -> TlsFiles:
         write_private_file(files.server_key, _key_pem(key))
         files.server_cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     return files
+
+
+def _server_pair_usable(files: TlsFiles, hosts: list[str]) -> bool:
+    """The server certificate names every host and its key is the one beside it: the two are
+    written one after the other, so a crash in between leaves a new key with the old
+    certificate, which must be replaced rather than served."""
+    if not (files.server_cert.exists() and files.server_key.exists()):
+        return False
+    if not _names_all(files.server_cert, hosts):
+        return False
+    cert = x509.load_pem_x509_certificate(files.server_cert.read_bytes())
+    try:
+        key = serialization.load_pem_private_key(files.server_key.read_bytes(), None)
+    except ValueError:
+        return False
+    public = serialization.PublicFormat.SubjectPublicKeyInfo
+    encoding = serialization.Encoding.DER
+    return bool(
+        key.public_key().public_bytes(encoding, public)
+        == cert.public_key().public_bytes(encoding, public)
+    )
 
 
 def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
