@@ -74,6 +74,11 @@ class Batcher:
         self._closed = False
 
     @property
+    def batchable(self) -> bool:
+        """Whether requests are concatenated along axis 0 (else every one runs alone)."""
+        return self._batchable
+
+    @property
     def queue_length(self) -> int:
         """Requests waiting for a batch (not counting those being predicted)."""
         return len(self._queue)

@@ -15,17 +15,23 @@ Server contract:
 * Every response carries Content-Length (never chunked), except 1xx/204/304 which carry no body.
 
 The client half (:class:`UpstreamPool`) lives in :mod:`mlkube.serving.upstream` and is
-re-exported here.
+re-exported here. This module also holds what both serving processes (the router, a
+model-server replica) need around their servers: JSON and error responses, uvloop, the stop
+signals and the ready file.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import signal
+import tempfile
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from http import HTTPStatus
+from pathlib import Path
 from typing import cast
 
 import httptools
@@ -41,9 +47,12 @@ __all__ = [
     "UpstreamError",
     "UpstreamPool",
     "UpstreamResponse",
+    "error_response",
     "install_uvloop",
     "json_response",
     "start_server",
+    "stop_event",
+    "write_ready_file",
 ]
 
 log = logging.getLogger(__name__)
@@ -78,6 +87,11 @@ def json_response(status: int, payload: object) -> Response:
     return Response(status=status, body=orjson.dumps(payload))
 
 
+def error_response(status: int, message: str) -> Response:
+    """The serving processes' error answer: ``{"error": message}`` (the OIP error object)."""
+    return json_response(status, {"error": message})
+
+
 def install_uvloop() -> bool:
     """Make uvloop the event loop policy when it is importable; return whether it was set."""
     try:
@@ -86,6 +100,28 @@ def install_uvloop() -> bool:
         return False
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     return True
+
+
+def stop_event() -> asyncio.Event:
+    """An event that SIGTERM or SIGINT sets; the handlers go on the running loop."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+def write_ready_file(path: Path, payload: dict[str, int]) -> None:
+    """Write ``payload`` as JSON to ``path`` atomically (temp file in the same dir + rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(orjson.dumps(payload))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 _STATUS_LINES: dict[int, bytes] = {
@@ -119,10 +155,6 @@ def _encode_response(resp: Response, *, keep_alive: bool, http10: bool, head: bo
     if not head:
         parts.append(body)
     return b"".join(parts)
-
-
-def _error(status: int, message: str) -> Response:
-    return Response(status=status, body=orjson.dumps({"error": message}))
 
 
 class HttpServer:
@@ -287,7 +319,7 @@ class _ServerProtocol(asyncio.Protocol):
     # -- queue ------------------------------------------------------------------------------
     def _fail(self, status: int, message: str) -> None:
         self._dead = True
-        self._enqueue((_error(status, message), False, False))
+        self._enqueue((error_response(status, message), False, False))
 
     def _enqueue(self, item: _Item) -> None:
         self._queue.append(item)
@@ -327,7 +359,7 @@ class _ServerProtocol(asyncio.Protocol):
             return _encode_response(resp, keep_alive=keep_alive, http10=http10, head=head)
         except Exception as exc:  # e.g. a header value that is not latin-1: still answer
             log.exception("cannot encode a %d response", resp.status)
-            bad = _error(500, f"internal error: unencodable response: {exc}")
+            bad = error_response(500, f"internal error: unencodable response: {exc}")
             return _encode_response(bad, keep_alive=keep_alive, http10=http10, head=head)
 
     async def _call(self, req: Request) -> Response:
@@ -335,7 +367,7 @@ class _ServerProtocol(asyncio.Protocol):
             return await self._srv.handler(req)
         except Exception as exc:  # the contract: a handler bug is a 500, not a dead connection
             log.exception("handler failed for %s %s", req.method, req.path)
-            return _error(500, f"internal error: {type(exc).__name__}: {exc}")
+            return error_response(500, f"internal error: {type(exc).__name__}: {exc}")
 
     # -- shutdown ---------------------------------------------------------------------------
     def close_when_idle(self) -> None:

@@ -27,7 +27,6 @@ __all__ = [
     "RequestedOutput",
     "datatype_of",
     "encode_infer_response",
-    "error_body",
     "parse_infer_request",
     "tensor_to_binary",
 ]
@@ -99,11 +98,6 @@ class BinaryOutput:
     name: str
     data: np.ndarray[Any, Any]
     binary: bool
-
-
-def error_body(message: str) -> bytes:
-    """The protocol's error object, `{"error": message}`, as JSON bytes."""
-    return orjson.dumps({"error": message})
 
 
 def datatype_of(array: np.ndarray[Any, Any]) -> str:

@@ -21,12 +21,11 @@ import random
 import time
 from collections.abc import Callable, Iterable
 
-import orjson
 from prometheus_client import Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 from mlkube.serving.balancer import EndpointState, SmoothWeighted, pick_endpoint
-from mlkube.serving.http import Request, Response
+from mlkube.serving.http import Request, Response, error_response
 from mlkube.serving.metrics import CONTENT_TYPE, LATENCY_BUCKETS, new_registry, render
 from mlkube.serving.routetable import ServiceSpec, split_service_host, split_service_path
 from mlkube.serving.stats import ServiceStats
@@ -43,10 +42,6 @@ class _Reject(Exception):
         self.status = status
 
 
-def _error(status: int, message: str) -> Response:
-    return Response(status=status, body=orjson.dumps({"error": message}))
-
-
 class _Revision:
     __slots__ = ("endpoints", "name")
 
@@ -58,13 +53,15 @@ class _Revision:
 class _Service:
     __slots__ = ("chooser", "key", "latency", "revisions", "spec", "stats")
 
-    def __init__(self, spec: ServiceSpec, revisions: list[_Revision], stats: ServiceStats) -> None:
+    def __init__(
+        self, spec: ServiceSpec, revisions: list[_Revision], stats: ServiceStats, latency: Histogram
+    ) -> None:
         self.spec = spec
         self.key = spec.key
         self.revisions = revisions
         self.chooser = SmoothWeighted([r.percent for r in spec.revisions])
         self.stats = stats
-        self.latency: Histogram | None = None
+        self.latency = latency  # this service's child of the latency histogram
 
     def pick(self) -> _Revision:
         return self.revisions[self.chooser.pick()]
@@ -125,9 +122,8 @@ class Router:
                 for r in spec.revisions
             ]
             stats = self._stats.get(spec.key) or ServiceStats(now)
-            svc = _Service(spec, revisions, stats)
-            svc.latency = self._latency.labels(spec.namespace, spec.name)
-            services[spec.key] = svc
+            latency = self._latency.labels(spec.namespace, spec.name)
+            services[spec.key] = _Service(spec, revisions, stats, latency)
         self._specs, self._services = specs, services
         self._stats = {
             k: s for k, s in self._stats.items() if k in services or s.in_flight or s.held
@@ -180,8 +176,8 @@ class Router:
             if req.path == "/metrics":
                 return Response(body=render(self.registry), content_type=CONTENT_TYPE)
         if key is not None:
-            return _error(404, f"no InferenceService {key[0]}/{key[1]}")
-        return _error(
+            return error_response(404, f"no InferenceService {key[0]}/{key[1]}")
+        return error_response(
             404,
             f"no InferenceService for {req.path}: use /serving/{{namespace}}/{{name}}/... "
             "or a Host of {name}.{namespace}.<domain>",
@@ -199,8 +195,7 @@ class Router:
         finally:
             end = self._clock()
             stats.finished(end, revision or None)
-            if svc.latency is not None:
-                svc.latency.observe(end - start)
+            svc.latency.observe(end - start)
             self._count(svc.key, revision, resp.status if resp is not None else 500)
 
     def _count(self, key: tuple[str, str], revision: str, code: int) -> None:
@@ -216,7 +211,7 @@ class Router:
             try:
                 rev = await self._activate(svc, rev)
             except _Reject as exc:
-                return _error(exc.status, str(exc)), rev.name
+                return error_response(exc.status, str(exc)), rev.name
         ns, name = svc.key
         failed: EndpointState | None = None
         error = f"no replica of {ns}/{name} is reachable"
@@ -229,13 +224,14 @@ class Router:
                 upstream = await self._send(ep, req, target)
             except UpstreamError as exc:
                 if not exc.before_response:
-                    return _error(502, f"replica {ep_id} of {ns}/{name} failed: {exc}"), rev.name
+                    message = f"replica {ep_id} of {ns}/{name} failed: {exc}"
+                    return error_response(502, message), rev.name
                 ep.failed_until = self._clock() + FAIL_BACKOFF_S
                 failed = ep
                 error = f"replica {ep_id} of {ns}/{name} is unreachable: {exc}"
                 continue
             return _relay(upstream, rev.name, ep_id), rev.name
-        return _error(503, error), rev.name
+        return error_response(503, error), rev.name
 
     async def _send(self, ep: EndpointState, req: Request, target: str) -> UpstreamResponse:
         assert ep.pool is not None

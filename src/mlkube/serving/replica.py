@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
-import signal
 import sys
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -31,7 +29,16 @@ import orjson
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from mlkube.serving.batching import Batcher
-from mlkube.serving.http import Request, Response, install_uvloop, start_server
+from mlkube.serving.http import (
+    Request,
+    Response,
+    error_response,
+    install_uvloop,
+    json_response,
+    start_server,
+    stop_event,
+    write_ready_file,
+)
 from mlkube.serving.metrics import CONTENT_TYPE, LATENCY_BUCKETS, new_registry, render
 from mlkube.serving.models import Model, ModelLoadError, conform, load_model
 from mlkube.serving.protocol import (
@@ -40,7 +47,6 @@ from mlkube.serving.protocol import (
     ProtocolError,
     RequestedOutput,
     encode_infer_response,
-    error_body,
     parse_infer_request,
 )
 
@@ -50,7 +56,6 @@ __all__ = [
     "ReplicaMetrics",
     "build_app",
     "main",
-    "write_ready_file",
 ]
 
 EXTENSIONS = ("binary_tensor_data",)
@@ -64,14 +69,6 @@ def _server_version() -> str:
         return dist_version("mlkube")
     except PackageNotFoundError:
         return "0+unknown"
-
-
-def _error(status: int, message: str) -> Response:
-    return Response(status, error_body(message))
-
-
-def _json(payload: object, status: int = 200) -> Response:
-    return Response(status, orjson.dumps(payload))
 
 
 class ReplicaMetrics:
@@ -136,7 +133,11 @@ class ReplicaApp:
         self.ready = True
         self._input_names = [spec.name for spec in model.inputs]
         self._output_names = {spec.name for spec in model.outputs}
-        self._batchable = all(spec.shape[:1] == (-1,) for spec in model.inputs)
+        # What a request that names no outputs gets, by its binary_data_output flag.
+        self._defaults = {
+            binary: tuple(RequestedOutput(name, binary) for name in model.default_outputs)
+            for binary in (False, True)
+        }
         self._server_meta = orjson.dumps(
             {"name": server_name, "version": _server_version(), "extensions": list(EXTENSIONS)}
         )
@@ -150,7 +151,7 @@ class ReplicaApp:
             }
         )
         self._static: dict[str, Callable[[], Response]] = {
-            "/v2/health/live": lambda: _json({"live": True}),
+            "/v2/health/live": lambda: json_response(200, {"live": True}),
             "/v2/health/ready": self._ready,
             "/v2": lambda: Response(body=self._server_meta),
             "/metrics": lambda: Response(body=render(metrics.registry), content_type=CONTENT_TYPE),
@@ -162,9 +163,9 @@ class ReplicaApp:
             return await self._model_route(req)
         route = self._static.get(req.path.rstrip("/") or "/")
         if route is None:
-            return _error(404, f"no route for {req.path}")
+            return error_response(404, f"no route for {req.path}")
         if req.method not in ("GET", "HEAD"):
-            return _error(405, f"{req.path} accepts GET only")
+            return error_response(405, f"{req.path} accepts GET only")
         return route()
 
     async def close(self) -> None:
@@ -173,7 +174,7 @@ class ReplicaApp:
         await self.batcher.close()
 
     def _ready(self) -> Response:
-        return _json({"ready": self.ready}, 200 if self.ready else 503)
+        return json_response(200 if self.ready else 503, {"ready": self.ready})
 
     async def _model_route(self, req: Request) -> Response:
         parts = unquote(req.path[len(_MODELS_PREFIX) :]).split("/")
@@ -183,27 +184,29 @@ class ReplicaApp:
         elif len(parts) == 1:
             name, version = parts[0], None
         else:
-            return _error(404, f"no route for {req.path}")
+            return error_response(404, f"no route for {req.path}")
         missing = self._find(name, version)
         if missing is not None:
             return missing
         if action == "infer":
             if req.method != "POST":
-                return _error(405, f"{req.path} accepts POST only")
+                return error_response(405, f"{req.path} accepts POST only")
             return await self._infer(req)
         if req.method not in ("GET", "HEAD"):
-            return _error(405, f"{req.path} accepts GET only")
+            return error_response(405, f"{req.path} accepts GET only")
         if action == "ready":
             return self._ready()
         if action == "":
             return Response(body=self._model_meta)
-        return _error(404, f"no route for {req.path}")
+        return error_response(404, f"no route for {req.path}")
 
     def _find(self, name: str, version: str | None) -> Response | None:
         if name != self.model.name:
-            return _error(404, f"unknown model '{name}'; this server serves '{self.model.name}'")
+            return error_response(
+                404, f"unknown model '{name}'; this server serves '{self.model.name}'"
+            )
         if version is not None and version != self.model.version:
-            return _error(
+            return error_response(
                 404,
                 f"unknown version '{version}' of model '{name}'; available: {self.model.version}",
             )
@@ -213,7 +216,7 @@ class ReplicaApp:
         try:
             response = await self._infer_or_raise(req)
         except ProtocolError as exc:
-            response = _error(exc.status, exc.message)
+            response = error_response(exc.status, exc.message)
         self.metrics.count(response.status)
         return response
 
@@ -275,13 +278,13 @@ class ReplicaApp:
                     f"for model '{model}'"
                 )
             arrays[spec.name] = conform(spec, tensor, model)
-        if self._batchable and len({a.shape[0] for a in arrays.values()}) > 1:
+        if self.batcher.batchable and len({a.shape[0] for a in arrays.values()}) > 1:
             raise ProtocolError(f"inputs of model '{model}' have different numbers of rows")
         return arrays
 
-    def _requested(self, parsed: InferRequest) -> list[RequestedOutput]:
+    def _requested(self, parsed: InferRequest) -> Sequence[RequestedOutput]:
         if parsed.outputs is None:
-            return [RequestedOutput(n, parsed.binary_output) for n in self.model.default_outputs]
+            return self._defaults[parsed.binary_output]
         for out in parsed.outputs:
             if out.name not in self._output_names:
                 known = ", ".join(sorted(self._output_names))
@@ -333,13 +336,6 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def write_ready_file(path: Path, port: int) -> None:
-    """Write `{"port": port, "pid": ...}` to `path` atomically (temporary file, rename)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({"port": port, "pid": os.getpid()}))
-    os.replace(tmp, path)
-
-
 async def _serve(model: Model, args: argparse.Namespace) -> None:
     app = build_app(
         model,
@@ -348,12 +344,9 @@ async def _serve(model: Model, args: argparse.Namespace) -> None:
         workers=args.workers,
     )
     server = await start_server(app, host=args.host, port=args.port)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    stop = stop_event()
     if args.ready_file is not None:
-        write_ready_file(args.ready_file, server.port)
+        write_ready_file(args.ready_file, {"port": server.port, "pid": os.getpid()})
     print(
         f"serving model {model.name} version {model.version} ({model.platform}) "
         f"on {args.host}:{server.port}",

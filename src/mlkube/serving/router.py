@@ -28,26 +28,29 @@ import asyncio
 import hmac
 import logging
 import os
-import signal
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import orjson
 
-from mlkube.serving.http import Request, Response, install_uvloop, start_server
+from mlkube.serving.http import (
+    Request,
+    Response,
+    error_response,
+    install_uvloop,
+    json_response,
+    start_server,
+    stop_event,
+    write_ready_file,
+)
 from mlkube.serving.proxy import Router
 from mlkube.serving.routetable import RouteTableError, parse_route_table, route_table_json
 
-__all__ = ["TOKEN_ENV", "Admin", "main", "parse_args", "serve", "write_ready_file"]
+__all__ = ["TOKEN_ENV", "Admin", "main", "parse_args", "serve"]
 
 TOKEN_ENV = "MLKUBE_ROUTER_TOKEN"
 log = logging.getLogger("mlkube.serving.router")
-
-
-def _json(status: int, payload: object) -> Response:
-    return Response(status=status, body=orjson.dumps(payload))
 
 
 class Admin:
@@ -68,40 +71,27 @@ class Admin:
             )
         route = (req.method, req.path)
         if route == ("GET", "/routes"):
-            return _json(200, route_table_json(self._router.routes))
+            return json_response(200, route_table_json(self._router.routes))
         if route == ("PUT", "/routes"):
             return self._put_routes(req.body)
         if route == ("GET", "/stats"):
-            return _json(200, self._router.stats_json())
+            return json_response(200, self._router.stats_json())
         if route == ("GET", "/healthz"):
-            return _json(200, {"status": "ok"})
+            return json_response(200, {"status": "ok"})
         if req.path in ("/routes", "/stats", "/healthz"):
-            return _json(405, {"error": f"{req.method} is not allowed on {req.path}"})
-        return _json(404, {"error": f"no admin endpoint {req.path}"})
+            return error_response(405, f"{req.method} is not allowed on {req.path}")
+        return error_response(404, f"no admin endpoint {req.path}")
 
     def _put_routes(self, body: bytes) -> Response:
         try:
             specs = parse_route_table(orjson.loads(body))
         except orjson.JSONDecodeError as exc:
-            return _json(400, {"error": f"route table is not valid JSON: {exc}"})
+            return error_response(400, f"route table is not valid JSON: {exc}")
         except RouteTableError as exc:
-            return _json(400, {"error": str(exc)})
+            return error_response(400, str(exc))
         self._router.set_routes(specs)
         log.info("route table set: %d services", len(specs))
-        return _json(200, route_table_json(specs))
-
-
-def write_ready_file(path: Path, payload: dict[str, int]) -> None:
-    """Write ``payload`` as JSON to ``path`` atomically (temp file in the same dir + rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(orjson.dumps(payload))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        return json_response(200, route_table_json(specs))
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -124,10 +114,7 @@ async def serve(args: argparse.Namespace, token: str) -> None:
         router.handle, host=args.host, port=args.port, max_body_bytes=args.max_body_bytes
     )
     admin = await start_server(Admin(router, token).handle, host=args.host, port=args.admin_port)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    stop = stop_event()
     if args.ready_file is not None:
         write_ready_file(
             args.ready_file, {"port": public.port, "admin_port": admin.port, "pid": os.getpid()}

@@ -40,6 +40,41 @@ def eventually(check: Callable[[], T | None], *, timeout: float = 10.0, what: st
         time.sleep(0.01)
 
 
+def wait_for_ready_file(
+    proc: subprocess.Popen[bytes],
+    path: Path,
+    *,
+    timeout: float,
+    what: str,
+    output: Callable[[], str],
+) -> dict[str, int]:
+    """The JSON a serving process writes to ``path`` once bound; fail (with ``output()``) if it
+    exits first, and kill it if it is not ready within ``timeout`` seconds."""
+
+    def ready() -> dict[str, int] | None:
+        if proc.poll() is not None:
+            pytest.fail(f"{what} exited with {proc.returncode}:\n{output()}")
+        return orjson.loads(path.read_bytes()) if path.exists() else None  # written atomically
+
+    try:
+        return eventually(ready, timeout=timeout, what=f"the {what}'s ready file")
+    except BaseException:  # pytest.fail raises an exception outside Exception
+        proc.kill()
+        raise
+
+
+def stop_process(proc: subprocess.Popen[bytes], *, timeout: float) -> int:
+    """SIGTERM, then the exit status; a process still running after ``timeout`` s is killed."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    try:
+        proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+    return proc.returncode
+
+
 class Upstreams:
     """Echo servers on one background loop. Each answers JSON naming itself, or its body raw
     for paths ending in ``/echo``; ``?delay=S`` (or a per-server delay) makes it slow."""
@@ -139,11 +174,9 @@ class RouterProcess:
         raise AssertionError(f"no stats for {namespace}/{name} in {doc}")
 
     def stop(self, timeout: float = 15.0) -> int:
-        """SIGTERM, wait, close clients; returns the exit status."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+        """SIGTERM, wait (killing it after ``timeout`` s), close clients; the exit status."""
         try:
-            return self.proc.wait(timeout)
+            return stop_process(self.proc, timeout=timeout)
         finally:
             self.client.close()
             self.admin.close()
@@ -186,12 +219,8 @@ def start_router(tmp_path: Path, *extra_args: str) -> RouterProcess:
             stderr=subprocess.STDOUT,
         )
 
-    def ready() -> dict[str, int] | None:
-        if proc.poll() is not None:
-            pytest.fail(f"router exited with {proc.returncode}:\n{log.read_text()}")
-        return orjson.loads(ready_file.read_bytes()) if ready_file.exists() else None
-
-    return RouterProcess(proc, eventually(ready, timeout=20, what="the router's ready file"), log)
+    ready = wait_for_ready_file(proc, ready_file, timeout=20, what="router", output=log.read_text)
+    return RouterProcess(proc, ready, log)
 
 
 @pytest.fixture

@@ -6,8 +6,6 @@ Every wait polls with a deadline.
 
 from __future__ import annotations
 
-import json
-import signal
 import subprocess
 import sys
 import time
@@ -26,6 +24,8 @@ from skl2onnx import to_onnx
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 from tritonclient.utils import InferenceServerException
+
+from tests.integration.serving.conftest import stop_process, wait_for_ready_file
 
 X, Y = load_iris(return_X_y=True)
 ROWS = X[[0, 60, 120, 149]]
@@ -58,29 +58,13 @@ def start_replica(tmp: Path, *args: str, timeout: float = 60.0) -> Replica:
     ready = tmp / f"ready-{time.monotonic_ns()}.json"
     command = [sys.executable, "-m", "mlkube.serving.replica", "--ready-file", str(ready), *args]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + timeout
-    while not ready.exists():
-        if process.poll() is not None:
-            _, err = process.communicate()
-            pytest.fail(f"replica exited with {process.returncode}: {err.decode()}")
-        if time.monotonic() > deadline:
-            process.kill()
-            pytest.fail("replica did not become ready")
-        time.sleep(0.02)
-    info = json.loads(ready.read_text())
+
+    def stderr() -> str:
+        return process.communicate()[1].decode()
+
+    info = wait_for_ready_file(process, ready, timeout=timeout, what="replica", output=stderr)
     assert info["pid"] == process.pid
     return Replica(process, info["port"])
-
-
-def stop(replica: Replica) -> int:
-    """SIGTERM, then the exit code (killing it if it does not exit within 10 s)."""
-    replica.process.send_signal(signal.SIGTERM)
-    try:
-        replica.process.communicate(timeout=10)
-    except subprocess.TimeoutExpired:
-        replica.process.kill()
-        replica.process.communicate()
-    return replica.process.returncode
 
 
 @pytest.fixture(scope="module")
@@ -126,7 +110,7 @@ def served(
         case.format,
     )
     yield case, replica
-    assert stop(replica) == 0
+    assert stop_process(replica.process, timeout=10) == 0
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import time
 from collections import Counter
 
 import httpx
-import pytest
+import tritonclient.http as triton
 
 from tests.integration.serving.conftest import RouterProcess, Upstreams, service
 
@@ -133,7 +133,6 @@ def test_failure_mid_response_is_502(router: RouterProcess, upstreams: Upstreams
 def test_tritonclient_reaches_a_service_through_the_path_prefix(
     router: RouterProcess, upstreams: Upstreams
 ) -> None:
-    triton = pytest.importorskip("tritonclient.http")
     router.put_routes(service(("r1", 100, [("a", upstreams.start("a"))])))
     client = triton.InferenceServerClient(url=f"127.0.0.1:{router.port}/serving/team-a/iris")
     try:

@@ -7,7 +7,8 @@ without sockets in tests/unit/serving/test_http_protocol.py.)
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Coroutine
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any
 
 import httpx
@@ -59,6 +60,18 @@ async def close_server(server: asyncio.Server) -> None:
     await server.wait_closed()
 
 
+@contextlib.asynccontextmanager
+async def pool_to(handler: RawHandler) -> AsyncIterator[UpstreamPool]:
+    """A pool to a hand-written peer; both are closed on exit."""
+    server, port = await raw_server(handler)
+    pool = UpstreamPool("127.0.0.1", port)
+    try:
+        yield pool
+    finally:
+        await pool.close()
+        await close_server(server)
+
+
 def test_pool_round_trips_and_reuses_connections() -> None:
     async def main() -> None:
         srv = await start_server(echo)
@@ -85,12 +98,9 @@ def test_stale_keep_alive_is_retried_once_on_a_fresh_connection() -> None:
         await reader.readuntil(b"\r\n\r\n")  # ... but the 2nd request is dropped unanswered
 
     async def main() -> None:
-        server, port = await raw_server(handler)
-        pool = UpstreamPool("127.0.0.1", port)
-        for _ in range(3):
-            assert (await pool.request("GET", "/", [], b"")).body == b"ok"
-        await pool.close()
-        await close_server(server)
+        async with pool_to(handler) as pool:
+            for _ in range(3):
+                assert (await pool.request("GET", "/", [], b"")).body == b"ok"
 
     run(main())
 
@@ -104,12 +114,9 @@ def test_interim_100_continue_responses_are_skipped() -> None:
         await writer.drain()
 
     async def main() -> None:
-        server, port = await raw_server(handler)
-        pool = UpstreamPool("127.0.0.1", port)
-        resp = await pool.request("POST", "/", [("Expect", "100-continue")], b"abc")
-        assert (resp.status, resp.body) == (200, b"ok")
-        await pool.close()
-        await close_server(server)
+        async with pool_to(handler) as pool:
+            resp = await pool.request("POST", "/", [("Expect", "100-continue")], b"abc")
+            assert (resp.status, resp.body) == (200, b"ok")
 
     run(main())
 
@@ -119,13 +126,10 @@ def test_a_fresh_connection_closed_before_responding_is_an_error() -> None:
         await reader.readuntil(b"\r\n\r\n")
 
     async def main() -> None:
-        server, port = await raw_server(handler)
-        pool = UpstreamPool("127.0.0.1", port)
-        with pytest.raises(UpstreamError, match="closed the connection before") as info:
-            await pool.request("GET", "/", [], b"")
+        async with pool_to(handler) as pool:
+            with pytest.raises(UpstreamError, match="closed the connection before") as info:
+                await pool.request("GET", "/", [], b"")
         assert info.value.before_response
-        await pool.close()
-        await close_server(server)
 
     run(main())
 
@@ -144,11 +148,10 @@ def test_refused_mid_response_and_timeout_errors() -> None:
             await UpstreamPool("127.0.0.1", port).request("GET", "/", [], b"")
         assert info.value.before_response
 
-        server, port = await raw_server(half)
-        with pytest.raises(UpstreamError, match="closed mid-response") as info:
-            await UpstreamPool("127.0.0.1", port).request("GET", "/", [], b"")
+        async with pool_to(half) as pool:
+            with pytest.raises(UpstreamError, match="closed mid-response") as info:
+                await pool.request("GET", "/", [], b"")
         assert not info.value.before_response
-        await close_server(server)
 
         srv = await start_server(echo)
         pool = UpstreamPool("127.0.0.1", srv.port, timeout=0.1)

@@ -21,11 +21,6 @@ Array = np.ndarray[Any, Any]
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 class FakeModel:
     """Doubles `x`; fails on negative values; can be held inside predict by `gate`."""
 
@@ -33,7 +28,6 @@ class FakeModel:
         self.batches: list[list[float]] = []  # first column of every batch predicted
         self.gate = threading.Event()
         self.entered = threading.Event()
-        self.hold = hold_first
         self.scalar_output = scalar_output
         if not hold_first:
             self.gate.set()
@@ -57,11 +51,16 @@ def rows(*values: float, width: int = 2) -> dict[str, Array]:
     return {"x": np.array([[v] * width for v in values], dtype=np.float64)}
 
 
-async def hold_first_batch(batcher: Batcher, model: FakeModel) -> asyncio.Task[dict[str, Array]]:
-    """Start a one-row request and return once the model is inside predict with it."""
+async def held_batcher(
+    *, scalar_output: bool = False, **options: Any
+) -> tuple[FakeModel, Batcher, asyncio.Task[dict[str, Array]]]:
+    """A Batcher (with `options`) over a held FakeModel, returned once the model is inside
+    predict with a first one-row request, whose task comes third."""
+    model = FakeModel(hold_first=True, scalar_output=scalar_output)
+    batcher = Batcher(model.predict, **options)
     first = asyncio.create_task(batcher.predict(rows(0.0), ["y"]))
     await asyncio.get_running_loop().run_in_executor(None, model.entered.wait, 5)
-    return first
+    return model, batcher, first
 
 
 async def release(model: FakeModel, *tasks: Any) -> list[Any]:
@@ -79,9 +78,7 @@ async def test_a_lone_request_runs_at_once_as_a_batch_of_one() -> None:
 
 
 async def test_requests_queued_during_a_batch_go_together_in_order() -> None:
-    model = FakeModel(hold_first=True)
-    batcher = Batcher(model.predict, max_batch_size=32)
-    first = await hold_first_batch(batcher, model)
+    model, batcher, first = await held_batcher(max_batch_size=32)
     queued = [asyncio.create_task(batcher.predict(rows(float(i)), ["y"])) for i in range(1, 11)]
     await asyncio.sleep(0)
     assert batcher.queue_length == 10
@@ -94,9 +91,7 @@ async def test_requests_queued_during_a_batch_go_together_in_order() -> None:
 
 
 async def test_batches_never_exceed_max_batch_size_rows() -> None:
-    model = FakeModel(hold_first=True)
-    batcher = Batcher(model.predict, max_batch_size=4)
-    first = await hold_first_batch(batcher, model)
+    model, batcher, first = await held_batcher(max_batch_size=4)
     queued = [batcher.predict(rows(1.0, 2.0), ["y"]) for _ in range(3)]
     queued += [batcher.predict(rows(3.0), ["y"]) for _ in range(3)]
     big = batcher.predict(rows(*range(6)), ["y"])
@@ -108,9 +103,7 @@ async def test_batches_never_exceed_max_batch_size_rows() -> None:
 
 
 async def test_incompatible_requests_go_in_separate_batches() -> None:
-    model = FakeModel(hold_first=True)
-    batcher = Batcher(model.predict)
-    first = await hold_first_batch(batcher, model)
+    model, batcher, first = await held_batcher()
     narrow = [asyncio.create_task(batcher.predict(rows(1.0), ["y"])) for _ in range(2)]
     wide = asyncio.create_task(batcher.predict(rows(2.0, width=3), ["y"]))
     ints = asyncio.create_task(batcher.predict({"x": np.array([[4, 4]])}, ["y"]))
@@ -122,9 +115,7 @@ async def test_incompatible_requests_go_in_separate_batches() -> None:
 
 
 async def test_one_bad_request_does_not_fail_the_others_in_its_batch() -> None:
-    model = FakeModel(hold_first=True)
-    batcher = Batcher(model.predict)
-    first = await hold_first_batch(batcher, model)
+    model, batcher, first = await held_batcher()
     good1 = asyncio.create_task(batcher.predict(rows(1.0), ["y"]))
     bad = asyncio.create_task(batcher.predict(rows(-1.0), ["y"]))
     good2 = asyncio.create_task(batcher.predict(rows(2.0), ["y", "z"]))
@@ -137,9 +128,7 @@ async def test_one_bad_request_does_not_fail_the_others_in_its_batch() -> None:
 
 
 async def test_outputs_without_a_row_per_input_row_fall_back_to_one_by_one() -> None:
-    model = FakeModel(hold_first=True, scalar_output=True)
-    batcher = Batcher(model.predict)
-    first = await hold_first_batch(batcher, model)
+    model, batcher, first = await held_batcher(scalar_output=True)
     queued = [asyncio.create_task(batcher.predict(rows(1.0), ["y"])) for _ in range(2)]
     results = await release(model, first, *queued)
     assert model.sizes() == [1, 2, 1, 1]
@@ -148,9 +137,7 @@ async def test_outputs_without_a_row_per_input_row_fall_back_to_one_by_one() -> 
 
 
 async def test_an_unbatchable_model_runs_every_request_alone() -> None:
-    model = FakeModel(hold_first=True)
-    batcher = Batcher(model.predict, batchable=False)
-    first = await hold_first_batch(batcher, model)
+    model, batcher, first = await held_batcher(batchable=False)
     queued = [asyncio.create_task(batcher.predict(rows(1.0), ["y"])) for _ in range(3)]
     await release(model, first, *queued)
     assert model.sizes() == [1, 1, 1, 1]
@@ -185,9 +172,7 @@ async def test_workers_run_batches_at_the_same_time() -> None:
 
 
 async def test_close_finishes_queued_requests_then_refuses_new_ones() -> None:
-    model = FakeModel(hold_first=True)
-    batcher = Batcher(model.predict)
-    first = await hold_first_batch(batcher, model)
+    model, batcher, first = await held_batcher()
     queued = asyncio.create_task(batcher.predict(rows(1.0), ["y"]))
     await asyncio.sleep(0)
     closing = asyncio.create_task(batcher.close())
@@ -201,9 +186,7 @@ async def test_close_finishes_queued_requests_then_refuses_new_ones() -> None:
 
 
 async def test_a_cancelled_request_is_dropped_from_the_queue() -> None:
-    model = FakeModel(hold_first=True)
-    batcher = Batcher(model.predict)
-    first = await hold_first_batch(batcher, model)
+    model, batcher, first = await held_batcher()
     gone = asyncio.create_task(batcher.predict(rows(7.0), ["y"]))
     kept = asyncio.create_task(batcher.predict(rows(8.0), ["y"]))
     await asyncio.sleep(0)
@@ -215,9 +198,7 @@ async def test_a_cancelled_request_is_dropped_from_the_queue() -> None:
 
 async def test_the_observer_sees_every_batch() -> None:
     seen: list[tuple[int, int]] = []
-    model = FakeModel(hold_first=True)
-    batcher = Batcher(model.predict, on_batch=lambda r, n, s: seen.append((r, n)))
-    first = await hold_first_batch(batcher, model)
+    model, batcher, first = await held_batcher(on_batch=lambda r, n, s: seen.append((r, n)))
     queued = [asyncio.create_task(batcher.predict(rows(1.0, 2.0), ["y"])) for _ in range(2)]
     await release(model, first, *queued)
     assert seen == [(1, 1), (4, 2)]

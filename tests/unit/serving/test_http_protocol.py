@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
+import orjson
 import pytest
 
 from mlkube.serving import http
@@ -176,9 +178,12 @@ def test_expect_100_continue_is_answered_before_the_body() -> None:
     assert out.startswith(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n")
 
 
-def test_json_response_and_public_names() -> None:
+def test_json_and_error_responses_and_public_names() -> None:
     resp = http.json_response(201, {"a": [1]})
     assert (resp.status, resp.body, resp.content_type) == (201, b'{"a":[1]}', "application/json")
+    error = http.error_response(404, "boom")  # the protocol's error object
+    assert (error.status, error.content_type) == (404, "application/json")
+    assert orjson.loads(error.body) == {"error": "boom"}
     for name in http.__all__:
         assert hasattr(http, name)
 
@@ -194,3 +199,11 @@ def test_an_unencodable_response_becomes_a_500_on_a_live_connection() -> None:
     )
     assert out.startswith(b"HTTP/1.1 500 Internal Server Error\r\n")
     assert out.endswith(b"fine") and not closed
+
+
+def test_the_ready_file_is_written_whole_and_leaves_no_temporary_file(tmp_path: Path) -> None:
+    path = tmp_path / "run" / "ready.json"  # the folder is created
+    http.write_ready_file(path, {"port": 1, "pid": 2})
+    http.write_ready_file(path, {"port": 3, "pid": 4})  # replaced, never half-written
+    assert orjson.loads(path.read_bytes()) == {"port": 3, "pid": 4}
+    assert [p.name for p in path.parent.iterdir()] == ["ready.json"]

@@ -322,10 +322,6 @@ def test_a_non_utf8_bytes_output_must_be_asked_for_as_binary() -> None:
         encode_infer_response("m", "1", "r", [out])
 
 
-def test_error_body_is_the_protocol_error_object() -> None:
-    assert orjson.loads(protocol.error_body("boom")) == {"error": "boom"}
-
-
 def test_public_names_are_exported() -> None:
     for name in protocol.__all__:
         assert hasattr(protocol, name)

@@ -19,11 +19,6 @@ Array = np.ndarray[Any, Any]
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 class Doubler:
     """Doubles `x` (FP32 [-1, 2]); `sum` is optional; -1 raises ValueError, -2 RuntimeError."""
 
@@ -200,7 +195,9 @@ async def test_unknown_models_versions_and_routes_are_404(app: ReplicaApp) -> No
     assert await error(app, 404, "GET", "/v2/models/dbl/versions/8") == (
         "unknown version '8' of model 'dbl'; available: 7"
     )
-    assert await error(app, 404, "GET", "/v2/models/dbl/versions/8/ready")
+    assert await error(app, 404, "GET", "/v2/models/dbl/versions/8/ready") == (
+        "unknown version '8' of model 'dbl'; available: 7"
+    )
     assert (
         await error(app, 404, "GET", "/v2/models/dbl/stats") == "no route for /v2/models/dbl/stats"
     )
