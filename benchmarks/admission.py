@@ -24,18 +24,10 @@ from dataclasses import dataclass, field, replace
 
 from mlkube.scheduling.admission import Assignment, Snapshot, admit, assign_flavors
 from mlkube.scheduling.preemption import preemption_targets
-from mlkube.scheduling.quota import (
-    FlavorOption,
-    FlavorQuota,
-    Ledger,
-    PodSet,
-    QueueQuota,
-    ResourceVector,
-    Workload,
-)
+from mlkube.scheduling.quota import FlavorOption, FlavorQuota, Ledger, PodSet, QueueQuota, Workload
+from mlkube.testing.quota_specs import GPU, option, vector
 
 KUEUE_BASELINE_S = 351.0
-GPU = "nvidia.com/gpu"
 PRIORITIES = (0, 0, 0, 10, 10, 100)
 
 
@@ -45,12 +37,12 @@ def make_quotas() -> dict[str, QueueQuota]:
         for i in range(5):
             name = f"team-{c}-{i}"
             h100 = FlavorQuota(
-                ResourceVector.of({GPU: 4, "cpu": 32, "memory": "256Gi"}),
-                borrowing_limit=ResourceVector.of({GPU: 4}) if i % 2 else None,
+                vector(gpu=4, cpu=32, memory="256Gi"),
+                borrowing_limit=vector(gpu=4) if i % 2 else None,
             )
             a100 = FlavorQuota(
-                ResourceVector.of({GPU: 8, "cpu": 64, "memory": "512Gi"}),
-                lending_limit=ResourceVector.of({GPU: 4}) if i == 0 else None,
+                vector(gpu=8, cpu=64, memory="512Gi"),
+                lending_limit=vector(gpu=4) if i == 0 else None,
             )
             quotas[name] = QueueQuota(
                 name, {"h100": h100, "a100": a100}, cohort=f"cohort-{c}", weight=1.0 + i % 2
@@ -77,7 +69,7 @@ def make_workload(rng: random.Random, n: int, queue: str, at: float) -> Workload
 
 
 def _opt(flavor: str, gpu: float, cpu: int, memory: str) -> FlavorOption:
-    return FlavorOption(flavor, ResourceVector.of({GPU: gpu, "cpu": cpu, "memory": memory}))
+    return option(flavor, gpu=gpu, cpu=cpu, memory=memory)
 
 
 @dataclass

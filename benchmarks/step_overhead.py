@@ -53,43 +53,25 @@ def python_floor(rounds: int = 20) -> float:
     return (time.perf_counter() - start) / rounds
 
 
+def step(name: str, isolation: str, *after: str) -> dict[str, Any]:
+    """A trivial step, run after the steps named in `after`."""
+    spec: dict[str, Any] = {"name": name, "python": NOOP, "isolation": isolation, "outputs": []}
+    if after:
+        spec["dependsOn"] = list(after)
+    return spec
+
+
 def chain(n: int, isolation: str) -> list[dict[str, Any]]:
-    steps = [{"name": "s0", "python": NOOP, "isolation": isolation, "outputs": []}]
-    for i in range(1, n):
-        steps.append(
-            {
-                "name": f"s{i}",
-                "python": NOOP,
-                "isolation": isolation,
-                "outputs": [],
-                "dependsOn": [f"s{i - 1}"],
-            }
-        )
-    return steps
+    return [step("s0", isolation)] + [step(f"s{i}", isolation, f"s{i - 1}") for i in range(1, n)]
 
 
 def fan(width: int, isolation: str) -> list[dict[str, Any]]:
-    steps = [{"name": "root", "python": NOOP, "isolation": isolation, "outputs": []}]
-    steps += [
-        {
-            "name": f"w{i}",
-            "python": NOOP,
-            "isolation": isolation,
-            "outputs": [],
-            "dependsOn": ["root"],
-        }
-        for i in range(width)
+    workers = [step(f"w{i}", isolation, "root") for i in range(width)]
+    return [
+        step("root", isolation),
+        *workers,
+        step("join", isolation, *(w["name"] for w in workers)),
     ]
-    steps.append(
-        {
-            "name": "join",
-            "python": NOOP,
-            "isolation": isolation,
-            "outputs": [],
-            "dependsOn": [f"w{i}" for i in range(width)],
-        }
-    )
-    return steps
 
 
 class Platform:

@@ -165,18 +165,14 @@ def admit(snapshot: Snapshot, *, now: float, ledger: Ledger | None = None) -> Ad
         items = queues[name]
         wl = items[cursor[name]]
         cursor[name] += 1
-        reason = _try(book, wl, failed, head_blocked)
-        if isinstance(reason, Admitted):
-            admitted.append(Admitted(wl.key, reason.flavors, reason.borrows, now))
+        # Items are taken in queue order, so the position it would wait at is known now.
+        behind = waiting[name]
+        outcome = _try(book, wl, failed, head_blocked, now=now, position=len(behind) + 1)
+        if isinstance(outcome, Admitted):
+            admitted.append(outcome)
             shares.changed(name)
         else:
-            # Items are taken in queue order, so the position is known now.
-            behind = waiting[name]
-            behind.append(
-                PendingReason(
-                    wl.key, wl.queue, len(behind) + 1, reason.shortages, reason.blocked_by
-                )
-            )
+            behind.append(outcome)
         if cursor[name] < len(items):
             nxt = items[cursor[name]]
             heapq.heappush(heap, (shares.of(name), -nxt.priority, nxt.created, nxt.key, name))
@@ -210,20 +206,23 @@ def _try(
     wl: Workload,
     failed: dict[object, tuple[Short, ...]],
     head_blocked: dict[str, str],
+    *,
+    now: float,
+    position: int,
 ) -> Admitted | PendingReason:
-    """Admit `wl` into the ledger, or say why not (position filled in later)."""
+    """Admit `wl` into the ledger at `now`, or say why it waits at `position` in its queue."""
     blocker = head_blocked.get(wl.queue)
     if blocker is not None:
-        return PendingReason(wl.key, wl.queue, 0, blocked_by=blocker)
+        return PendingReason(wl.key, wl.queue, position, blocked_by=blocker)
     shape = (wl.queue, wl.pod_sets)
     shorts = failed.get(shape)
     if shorts is None:
         result = assign_flavors(ledger, wl)
         if isinstance(result, Assignment):
             ledger.add(wl.queue, result.usage)
-            return Admitted(wl.key, result.flavors, ledger.borrows(wl.queue), 0.0)
+            return Admitted(wl.key, result.flavors, ledger.borrows(wl.queue), now)
         shorts = result
         failed[shape] = shorts
     if ledger.quotas[wl.queue].strategy == "StrictFIFO":
         head_blocked[wl.queue] = wl.key
-    return PendingReason(wl.key, wl.queue, 0, shortages=shorts)
+    return PendingReason(wl.key, wl.queue, position, shortages=shorts)

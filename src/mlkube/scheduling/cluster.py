@@ -173,7 +173,7 @@ class Cluster:
 
     def gpu_free_milli(self) -> int:
         """Free GPU capacity over all devices, in milli-GPUs."""
-        return sum(sum(n.gpus) for n in self.nodes)
+        return sum(n.gpu_free_milli for n in self.nodes)
 
     def gpu_total_milli(self) -> int:
-        return sum(GPU_WHOLE * len(n.gpus) for n in self.nodes)
+        return sum(n.gpu_total_milli for n in self.nodes)

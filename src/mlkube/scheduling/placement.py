@@ -196,17 +196,19 @@ def _best_fit_score(cluster: Cluster, state: NodeState, shape: TaskShape) -> Sco
     return _residual(state, shape), _takes(state, shape)[0]
 
 
-def _fgd_scorer(workload: Workload) -> Scorer:
+def _fgd_scorer(frags: dict[int, int], workload: Workload) -> Scorer:
+    """FGD's score, with `frags` the cluster's cache of each state's fragmentation."""
+
     def score(cluster: Cluster, state: NodeState, shape: TaskShape) -> Score:
         if not can_host(state, shape):
             return None
-        frags = cluster.memo(("frag", workload))
         before = _frag_of(cluster, frags, state, workload)
+        residual = _residual(state, shape)  # the best-fit tie-break; the same for every take
         best: Score = None
         for take in _takes(state, shape):
             after = _after(state, shape, take)
             delta = _frag_of(cluster, frags, after, workload) - before
-            value = delta * _DELTA_SCALE + _residual(state, shape)
+            value = delta * _DELTA_SCALE + residual
             if best is None or value < best[0]:
                 best = (value, take)
         return best
@@ -241,7 +243,8 @@ def fgd(cluster: Cluster, task: Task, *, workload: Workload) -> Placement | None
     `sum_k popularity_k * F_n(typical task k)` is computed; the smallest wins (ties: best-fit).
     None when no node can host the task now.
     """
-    return _place(cluster, task, ("fgd", workload), _fgd_scorer(workload))
+    scorer = _fgd_scorer(cluster.memo(("frag", workload)), workload)
+    return _place(cluster, task, ("fgd", workload), scorer)
 
 
 def _place(cluster: Cluster, task: Task, key: object, scorer: Scorer) -> Placement | None:

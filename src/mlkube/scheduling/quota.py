@@ -12,6 +12,7 @@ guarantee it draws on the pool. `Ledger` keeps those sums so that one fit check 
 
 from __future__ import annotations
 
+import sys
 from collections.abc import ItemsView, Iterable, Iterator, KeysView, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -73,6 +74,13 @@ class ResourceVector(Mapping[str, int]):
     def __len__(self) -> int:
         return len(self._values)
 
+    def __eq__(self, other: object) -> bool:
+        # Direct: Mapping's default copies both sides into dicts, and admission compares
+        # workload shapes (pod sets and their vectors) every pass.
+        if isinstance(other, ResourceVector):
+            return self._values == other._values
+        return super().__eq__(other)
+
     def __hash__(self) -> int:
         # Cached: admission hashes workload shapes (pod sets and their vectors) every pass.
         if self._hash is None:
@@ -112,14 +120,6 @@ class ResourceVector(Mapping[str, int]):
         """The largest fraction of `total` taken by any one resource (DRF's dominant share)."""
         shares = [v / total[k] for k, v in self._values.items() if total.get(k, 0) > 0]
         return max(shares, default=0.0)
-
-
-@dataclass(frozen=True)
-class Flavor:
-    """A kind of machine, e.g. `h100`, and the resources its quota covers."""
-
-    name: str
-    resources: frozenset[str]
 
 
 @dataclass(frozen=True)
@@ -272,17 +272,9 @@ class Ledger:
 
     def available(self, queue: str, fr: FlavorResource) -> tuple[int, str]:
         """How much more of `fr` the queue may take now, and which limit binds."""
-        used = self.used[queue].get(fr, 0)
-        ceiling = self.ceiling[queue].get(fr, 0)
-        cohort = self.quotas[queue].cohort
-        if cohort is None:
-            return max(0, (ceiling or 0) - used), "nominal quota"
-        own = max(0, self.guaranteed[queue].get(fr, 0) - used)
-        from_pool = self.pool[cohort].get(fr, 0) - self.pool_used[cohort].get(fr, 0)
-        cohort_free = own + max(0, from_pool)
-        if ceiling is not None and ceiling - used < cohort_free:
-            return max(0, ceiling - used), "borrowing limit"
-        return cohort_free, f"cohort {cohort} capacity"
+        # A request for more than any quota is always short; its shortage says what is free.
+        limit, _, free = self.shortages(queue, {fr: sys.maxsize})[fr]
+        return free, limit
 
     def shortages(
         self, queue: str, usage: Mapping[FlavorResource, int]
@@ -294,28 +286,29 @@ class Ledger:
         guaranteed = self.guaranteed[queue]
         pool = self.pool[cohort] if cohort else {}
         pool_used = self.pool_used[cohort] if cohort else {}
+        capacity = f"cohort {cohort} capacity"
+        # The fit check of every attempt, so one loop with no calls: what is free is the
+        # queue's own guarantee plus the cohort's unused pool, capped by the borrowing limit;
+        # outside a cohort, the nominal quota.
         for fr, amount in usage.items():
-            # available()'s arithmetic, inlined: this is the fit check of every attempt.
             u = used.get(fr, 0)
             top = ceiling.get(fr, 0)
             if cohort is None:
-                free = max(0, (top or 0) - u)
+                free, limit = max(0, (top or 0) - u), "nominal quota"
             else:
                 free = max(0, guaranteed.get(fr, 0) - u)
                 free += max(0, pool.get(fr, 0) - pool_used.get(fr, 0))
+                limit = capacity
                 if top is not None and top - u < free:
-                    free = max(0, top - u)
+                    free, limit = max(0, top - u), "borrowing limit"
             if amount > free:
-                free, limit = self.available(queue, fr)
                 out[fr] = (limit, amount, free)
         return out
 
-    def borrows(self, queue: str, usage: Mapping[FlavorResource, int] | None = None) -> bool:
-        """Whether the queue's usage (plus `usage`, if given) exceeds its nominal quota."""
-        used, nominal = self.used[queue], self.nominal[queue]
-        extra = usage or {}
-        keys = set(used) | set(extra)
-        return any(used.get(fr, 0) + extra.get(fr, 0) > nominal.get(fr, 0) for fr in keys)
+    def borrows(self, queue: str) -> bool:
+        """Whether the queue's usage exceeds its nominal quota."""
+        nominal = self.nominal[queue]
+        return any(u > nominal.get(fr, 0) for fr, u in self.used[queue].items())
 
     def borrowed(self, queue: str) -> dict[FlavorResource, int]:
         """Per flavor and resource, how far the queue is above its nominal quota."""

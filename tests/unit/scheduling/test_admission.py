@@ -1,21 +1,8 @@
 import pytest
 
 from mlkube.scheduling.admission import Snapshot, admit
-from mlkube.scheduling.quota import (
-    FlavorOption,
-    FlavorQuota,
-    Ledger,
-    PodSet,
-    QueueQuota,
-    ResourceVector,
-    Workload,
-)
-
-GPU = "nvidia.com/gpu"
-
-
-def rv(**amounts: str | int | float) -> ResourceVector:
-    return ResourceVector.of({GPU if k == "gpu" else k: v for k, v in amounts.items()})
+from mlkube.scheduling.quota import FlavorOption, FlavorQuota, Ledger, PodSet, QueueQuota, Workload
+from mlkube.testing.quota_specs import GPU, option, vector, workload
 
 
 def q(name: str, cohort: str | None = None, **flavors: FlavorQuota) -> QueueQuota:
@@ -33,21 +20,21 @@ def wl(
     options: tuple[tuple[str, float], ...] = (("f", 0),),
     admitted: str | None = None,
 ) -> Workload:
-    opts = tuple(FlavorOption(f, rv(gpu=g or gpu)) for f, g in options)
-    flavors = (admitted,) if admitted else None
-    return Workload(key, queue, prio, at, (PodSet("main", count, opts),), flavors)
+    """`options`: (flavor, GPUs per pod) pairs, 0 meaning `gpu`."""
+    opts = (option(f, gpu=g or gpu) for f, g in options)
+    return workload(key, queue, *opts, count=count, priority=prio, created=at, admitted=admitted)
 
 
-SOLO = {"a": q("a", f=FlavorQuota(rv(gpu=4)))}
+SOLO = {"a": q("a", f=FlavorQuota(vector(gpu=4)))}
 PAIR = {
-    "a": q("a", "c", f=FlavorQuota(rv(gpu=4), borrowing_limit=rv(gpu=2))),
-    "b": q("b", "c", f=FlavorQuota(rv(gpu=4), lending_limit=rv(gpu=1))),
+    "a": q("a", "c", f=FlavorQuota(vector(gpu=4), borrowing_limit=vector(gpu=2))),
+    "b": q("b", "c", f=FlavorQuota(vector(gpu=4), lending_limit=vector(gpu=1))),
 }
 OPEN = {
-    "a": q("a", "c", f=FlavorQuota(rv(gpu=4), borrowing_limit=rv(gpu=2))),
-    "b": q("b", "c", f=FlavorQuota(rv(gpu=4))),
+    "a": q("a", "c", f=FlavorQuota(vector(gpu=4), borrowing_limit=vector(gpu=2))),
+    "b": q("b", "c", f=FlavorQuota(vector(gpu=4))),
 }
-FALLBACK = {"a": q("a", h100=FlavorQuota(rv(gpu=1)), a100=FlavorQuota(rv(gpu=4)))}
+FALLBACK = {"a": q("a", h100=FlavorQuota(vector(gpu=1)), a100=FlavorQuota(vector(gpu=4)))}
 H100_ELSE_2_A100 = (("h100", 1), ("a100", 2))
 
 
@@ -135,7 +122,7 @@ def test_admission(
 
 
 def test_strict_fifo_holds_the_queue_behind_its_head() -> None:
-    strict = {"a": QueueQuota("a", {"f": FlavorQuota(rv(gpu=4))}, strategy="StrictFIFO")}
+    strict = {"a": QueueQuota("a", {"f": FlavorQuota(vector(gpu=4))}, strategy="StrictFIFO")}
     decision = admit(
         Snapshot(strict, [], [wl("big", gpu=5, at=1), wl("small", gpu=1, at=2)]), now=0
     )
@@ -187,7 +174,7 @@ def test_reason_lists_every_flavor_tried_and_positions_count_only_pending() -> N
 
 def test_fair_share_decides_who_borrows_the_last_capacity() -> None:
     three = {
-        n: QueueQuota(n, {"f": FlavorQuota(rv(gpu=2))}, cohort="c", weight=w)
+        n: QueueQuota(n, {"f": FlavorQuota(vector(gpu=2))}, cohort="c", weight=w)
         for n, w in (("a", 1.0), ("b", 1.0), ("idle", 1.0))
     }
     # a already borrows 1 of idle's 2; b borrows nothing. b's older-or-not, it goes first.
@@ -200,7 +187,7 @@ def test_fair_share_decides_who_borrows_the_last_capacity() -> None:
 
 
 def test_gang_with_two_pod_sets_is_admitted_whole_or_not_at_all() -> None:
-    opts = (FlavorOption("f", rv(gpu=1)),)
+    opts = (FlavorOption("f", vector(gpu=1)),)
     gang = Workload("g", "a", 0, 0.0, (PodSet("launcher", 1, opts), PodSet("workers", 4, opts)))
     decision = admit(Snapshot(SOLO, [], [gang]), now=0)
     assert decision.admitted == ()

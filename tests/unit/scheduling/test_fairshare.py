@@ -3,26 +3,16 @@ import math
 import pytest
 
 from mlkube.scheduling.fairshare import dominant_share, order_by_share
-from mlkube.scheduling.quota import (
-    FlavorOption,
-    FlavorQuota,
-    Ledger,
-    PodSet,
-    QueueQuota,
-    ResourceVector,
-    Workload,
-)
-
-GPU = "nvidia.com/gpu"
+from mlkube.scheduling.quota import FlavorQuota, Ledger, QueueQuota, Workload
+from mlkube.testing.quota_specs import option, vector, workload
 
 
 def held(key: str, queue: str, gpu: float, cpu: float = 0) -> Workload:
-    per_pod = ResourceVector.of({GPU: gpu, "cpu": cpu})
-    return Workload(key, queue, 0, 0.0, (PodSet("m", 1, (FlavorOption("f", per_pod),)),), ("f",))
+    return workload(key, queue, option("f", gpu=gpu, cpu=cpu), admitted="f")
 
 
 def quotas(weights: dict[str, float]) -> dict[str, QueueQuota]:
-    nominal = ResourceVector.of({GPU: 4, "cpu": 16})
+    nominal = vector(gpu=4, cpu=16)
     return {
         n: QueueQuota(n, {"f": FlavorQuota(nominal)}, cohort="c", weight=w)
         for n, w in weights.items()
@@ -61,5 +51,5 @@ def test_lowest_share_first_and_weights_count() -> None:
 
 
 def test_a_queue_outside_any_cohort_has_no_share() -> None:
-    solo = {"s": QueueQuota("s", {"f": FlavorQuota(ResourceVector.of({GPU: 1}))})}
+    solo = {"s": QueueQuota("s", {"f": FlavorQuota(vector(gpu=1))})}
     assert dominant_share(Ledger(solo, [held("x", "s", 1)]), "s") == 0.0

@@ -1,44 +1,33 @@
+import dataclasses
+
 import pytest
 
 from mlkube.scheduling.admission import Snapshot
 from mlkube.scheduling.preemption import preemption_targets
-from mlkube.scheduling.quota import (
-    FlavorOption,
-    FlavorQuota,
-    Ledger,
-    PodSet,
-    Preemption,
-    QueueQuota,
-    ResourceVector,
-    Workload,
-)
+from mlkube.scheduling.quota import FlavorQuota, Ledger, Preemption, QueueQuota, Workload
+from mlkube.testing.quota_specs import option, vector, workload
 
-GPU = "nvidia.com/gpu"
 DEFAULT = Preemption()
 
 
-def rv(gpu: float) -> ResourceVector:
-    return ResourceVector.of({GPU: gpu})
-
-
 def wl(key: str, queue: str, gpu: float, *, prio: int = 0, at: float = 0.0) -> Workload:
-    ps = PodSet("main", 1, (FlavorOption("f", rv(gpu)),))
-    return Workload(key, queue, prio, at, (ps,), flavors=("f",))
+    return workload(key, queue, option("f", gpu=gpu), priority=prio, created=at, admitted="f")
 
 
 def pending(w: Workload) -> Workload:
-    return Workload(w.key, w.queue, w.priority, w.created, w.pod_sets)
+    return dataclasses.replace(w, flavors=None)
 
 
 def cohort(
     policy: Preemption = DEFAULT, names: tuple[str, ...] = ("a", "b")
 ) -> dict[str, QueueQuota]:
     return {
-        n: QueueQuota(n, {"f": FlavorQuota(rv(4))}, cohort="c", preemption=policy) for n in names
+        n: QueueQuota(n, {"f": FlavorQuota(vector(gpu=4))}, cohort="c", preemption=policy)
+        for n in names
     }
 
 
-SOLO = {"a": QueueQuota("a", {"f": FlavorQuota(rv(4))})}
+SOLO = {"a": QueueQuota("a", {"f": FlavorQuota(vector(gpu=4))})}
 
 
 @pytest.mark.parametrize(
@@ -146,9 +135,9 @@ def test_a_shared_ledger_is_left_as_it_was() -> None:
 def test_only_the_preemptors_queue_and_cohort_are_searched() -> None:
     quotas = {
         **cohort(),
-        "x": QueueQuota("x", {"f": FlavorQuota(rv(4))}, cohort="other"),
-        "y": QueueQuota("y", {"f": FlavorQuota(rv(4))}, cohort="other"),
-        "solo": QueueQuota("solo", {"f": FlavorQuota(rv(4))}),
+        "x": QueueQuota("x", {"f": FlavorQuota(vector(gpu=4))}, cohort="other"),
+        "y": QueueQuota("y", {"f": FlavorQuota(vector(gpu=4))}, cohort="other"),
+        "solo": QueueQuota("solo", {"f": FlavorQuota(vector(gpu=4))}),
     }
     # x borrows from y, solo is full, b borrows from a: only b's borrowing can be reclaimed.
     admitted = [wl("x1", "x", 8, at=1), wl("s1", "solo", 4, prio=-9), wl("b1", "b", 8, at=0)]

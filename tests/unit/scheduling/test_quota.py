@@ -1,7 +1,6 @@
 import pytest
 
 from mlkube.scheduling.quota import (
-    FlavorOption,
     FlavorQuota,
     Ledger,
     PodSet,
@@ -11,17 +10,11 @@ from mlkube.scheduling.quota import (
     quota_errors,
     workload_errors,
 )
-
-GPU = "nvidia.com/gpu"
-
-
-def rv(**amounts: str | int | float) -> ResourceVector:
-    return ResourceVector.of({GPU if k == "gpu" else k: v for k, v in amounts.items()})
+from mlkube.testing.quota_specs import GPU, option, vector, workload
 
 
-def wl(key: str, queue: str, gpu: float, *, count: int = 1, flavor: str = "a100") -> Workload:
-    ps = PodSet("main", count, (FlavorOption(flavor, rv(gpu=gpu)),))
-    return Workload(key, queue, 0, 0.0, (ps,), flavors=(flavor,))
+def wl(key: str, queue: str, gpu: float, *, flavor: str = "a100") -> Workload:
+    return workload(key, queue, option(flavor, gpu=gpu), admitted=flavor)
 
 
 @pytest.mark.parametrize(
@@ -37,31 +30,35 @@ def wl(key: str, queue: str, gpu: float, *, count: int = 1, flavor: str = "a100"
 def test_vector_parses_quantities_in_milli_units_and_bytes(
     quantities: dict[str, str], expected: dict[str, int]
 ) -> None:
-    assert dict(rv(**quantities)) == expected
+    assert dict(vector(**quantities)) == expected
 
 
 def test_vector_arithmetic_and_fit() -> None:
-    a, b = rv(cpu=1, gpu=0.5), rv(cpu="500m", gpu=0.5)
+    a, b = vector(cpu=1, gpu=0.5), vector(cpu="500m", gpu=0.5)
     assert dict(a + b) == {"cpu": 1500, GPU: 1000}
     assert dict(a - b) == {"cpu": 500}
     assert dict(b.scaled(4)) == {"cpu": 2000, GPU: 2000}
     assert b.fits(a) and not a.fits(b)
     assert a.shortfall(b) == {"cpu": 500}
-    assert a.dominant_share(rv(cpu=4, gpu=1)) == 0.5
-    assert a == rv(gpu=0.5, cpu="1000m") and hash(a) == hash(rv(gpu=0.5, cpu=1))
+    assert a.dominant_share(vector(cpu=4, gpu=1)) == 0.5
+    assert a == vector(gpu=0.5, cpu="1000m") and hash(a) == hash(vector(gpu=0.5, cpu=1))
 
 
 def test_four_quarter_gpus_fill_one_gpu_of_quota() -> None:
-    quotas = {"t": QueueQuota("t", {"a100": FlavorQuota(rv(gpu=1))})}
+    quotas = {"t": QueueQuota("t", {"a100": FlavorQuota(vector(gpu=1))})}
     ledger = Ledger(quotas, [wl(f"w{i}", "t", 0.25) for i in range(4)])
     assert ledger.used["t"][("a100", GPU)] == 1000
     assert ledger.shortages("t", {("a100", GPU): 250}) == {("a100", GPU): ("nominal quota", 250, 0)}
 
 
 COHORT = {
-    "a": QueueQuota("a", {"f": FlavorQuota(rv(gpu=4), lending_limit=rv(gpu=1))}, cohort="c"),
-    "b": QueueQuota("b", {"f": FlavorQuota(rv(gpu=4), borrowing_limit=rv(gpu=2))}, cohort="c"),
-    "solo": QueueQuota("solo", {"f": FlavorQuota(rv(gpu=2))}),
+    "a": QueueQuota(
+        "a", {"f": FlavorQuota(vector(gpu=4), lending_limit=vector(gpu=1))}, cohort="c"
+    ),
+    "b": QueueQuota(
+        "b", {"f": FlavorQuota(vector(gpu=4), borrowing_limit=vector(gpu=2))}, cohort="c"
+    ),
+    "solo": QueueQuota("solo", {"f": FlavorQuota(vector(gpu=2))}),
 }
 
 
@@ -88,8 +85,10 @@ def test_available_respects_lending_and_borrowing_limits(
 
 def test_borrowing_limit_binds_when_the_pool_is_bigger() -> None:
     quotas = {
-        "a": QueueQuota("a", {"f": FlavorQuota(rv(gpu=8))}, cohort="c"),
-        "b": QueueQuota("b", {"f": FlavorQuota(rv(gpu=1), borrowing_limit=rv(gpu=2))}, cohort="c"),
+        "a": QueueQuota("a", {"f": FlavorQuota(vector(gpu=8))}, cohort="c"),
+        "b": QueueQuota(
+            "b", {"f": FlavorQuota(vector(gpu=1), borrowing_limit=vector(gpu=2))}, cohort="c"
+        ),
     }
     ledger = Ledger(quotas, [])
     assert ledger.available("b", ("f", GPU)) == (3000, "borrowing limit")
@@ -105,7 +104,7 @@ def test_ledger_tracks_borrowing_and_cohort_totals() -> None:
 
 
 def test_quota_below_current_use_names_queue_flavor_resource_and_amounts() -> None:
-    quota = QueueQuota("team-a", {"h100": FlavorQuota(rv(gpu=2))})
+    quota = QueueQuota("team-a", {"h100": FlavorQuota(vector(gpu=2))})
     assert quota_errors(quota, {("h100", GPU): 3000}) == [
         "queue team-a: new nominal quota 2 of nvidia.com/gpu in flavor h100 is below the 3 "
         "in use; wait for work to finish or lower it in steps"
@@ -116,14 +115,16 @@ def test_quota_below_current_use_names_queue_flavor_resource_and_amounts() -> No
 @pytest.mark.parametrize(
     ("quota", "fragment"),
     [
-        (QueueQuota("q", {"f": FlavorQuota(rv(gpu=1))}, weight=-1), "weight -1 must not be"),
+        (QueueQuota("q", {"f": FlavorQuota(vector(gpu=1))}, weight=-1), "weight -1 must not be"),
         (QueueQuota("q", {"f": FlavorQuota(ResourceVector({"cpu": -1}))}), "nominal cpu must not"),
         (
-            QueueQuota("q", {"f": FlavorQuota(rv(gpu=1), borrowing_limit=rv(gpu=1))}),
+            QueueQuota("q", {"f": FlavorQuota(vector(gpu=1), borrowing_limit=vector(gpu=1))}),
             "without a cohort",
         ),
         (
-            QueueQuota("q", {"f": FlavorQuota(rv(gpu=1), lending_limit=rv(gpu=2))}, cohort="c"),
+            QueueQuota(
+                "q", {"f": FlavorQuota(vector(gpu=1), lending_limit=vector(gpu=2))}, cohort="c"
+            ),
             "lendingLimit nvidia.com/gpu 2 must be between 0 and the nominal quota 1",
         ),
     ],
@@ -142,7 +143,7 @@ def test_bad_workloads_are_refused_with_the_reason() -> None:
 
 
 def test_usage_of_an_unadmitted_workload_needs_flavors() -> None:
-    w = Workload("w", "a", 0, 0.0, (PodSet("main", 2, (FlavorOption("f", rv(gpu=1)),)),))
+    w = workload("w", "a", option("f", gpu=1), count=2)
     assert w.usage(("f",)) == {("f", GPU): 2000}
     with pytest.raises(ValueError, match="not admitted"):
         w.usage()
