@@ -354,3 +354,17 @@ def test_each_revision_keeps_the_resources_and_batching_it_was_made_with(
         assert spec.command[spec.command.index("--max-batch-size") + 1] == batch
     revisions = bench.isvc()["status"]["revisions"]
     assert [r["resources"] for r in revisions] == [{"cpu": "1"}, {"cpu": "2"}]
+
+
+def test_a_slow_first_start_is_not_taken_for_idleness(bench: ServingBench) -> None:
+    bench.serve(minReplicas=0, maxReplicas=1, scaleToZeroAfterSeconds=1, scaleDownDelaySeconds=0)
+    bench.traffic(concurrency=0.0)
+    for _ in range(10):  # five idle seconds while the first replica loads its model
+        bench.advance(0.5)
+    [wid] = bench.replicas()
+    bench.announce(wid)
+    assert bench.ready()["reason"] == "Serving"
+    for _ in range(4):
+        bench.advance(0.5)
+    assert bench.replicas() == []
+    assert bench.ready()["reason"] == "ScaledToZero"

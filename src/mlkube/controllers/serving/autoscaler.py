@@ -75,9 +75,7 @@ class ServingAutoscaler:
         changed = False
         for name, percent in service.percents.items():
             revision = service.revisions.get(name)
-            if percent == 0 or revision is None or not revision.initialized:
-                continue
-            if revision.model_path is None:
+            if percent == 0 or revision is None or not revision.activated:
                 continue
             held = 0 if revision.ready() else traffic.held
             value = total * percent / 100

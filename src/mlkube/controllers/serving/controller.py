@@ -274,6 +274,7 @@ class InferenceServiceController:
                 port = read_ready_file(replica.ready_file)
                 if port is not None:
                     replica.phase, replica.port = "Ready", port
+                    revision.activated = True
                     revision.failures_in_row = 0
                     revision.message = ""
 

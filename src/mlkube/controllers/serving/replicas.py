@@ -93,6 +93,9 @@ class RevisionState:
     message: str = ""
     scale: ScaleState = field(default_factory=ScaleState)
     initialized: bool = False
+    # A replica has been ready once: from then on the autoscaler sizes the revision. Before,
+    # it keeps its initial scale, so a slow first start is never mistaken for idleness.
+    activated: bool = False
     usage: UsageSummary = field(default_factory=lambda: UsageSummary())
 
     @property
