@@ -8,8 +8,8 @@ from mlkube.api.errors import Conflict, NotFound
 from mlkube.api.kinds import CLUSTER_QUEUE
 from mlkube.api.queueing import ClusterQueueStatus, FlavorUsage
 from mlkube.controllers.pipelinerun.launch import step_key_of
-from mlkube.controllers.pipelinerun.node_queue import NodeQueue
-from mlkube.controllers.pipelinerun.quota_gate import QueueConfig, flavor_options, step_usage
+from mlkube.controllers.pipelinerun.node_queue import NodeQueue, held_workloads
+from mlkube.controllers.pipelinerun.quota_gate import QueueConfig
 from mlkube.scheduling.quota import FlavorResource, format_amount
 from mlkube.store.base import ResourceStore
 
@@ -21,22 +21,13 @@ def _held(queue: NodeQueue) -> Iterator[str]:
 
 
 def queue_usage(queue: NodeQueue, config: QueueConfig) -> dict[str, dict[FlavorResource, int]]:
-    """Per ClusterQueue, the amount of each flavor's resources its steps hold now."""
+    """Per ClusterQueue, the amount of each flavor's resources its steps hold now, counted as
+    the scheduler counts them."""
     usage: dict[str, dict[FlavorResource, int]] = {name: {} for name in config.quotas}
-    for key in _held(queue):
-        name = config.queue_of.get(key.split("/", 1)[0])
-        info = queue.info.get(key)
-        if name is None or info is None:
-            continue
-        flavor = queue.flavors.get(key)
-        if flavor is None:
-            options = flavor_options(config, name, info.request)
-            if not options:
-                continue
-            flavor = options[0].flavor
-        for resource, amount in step_usage(info.request).items():
-            fr = (flavor, resource)
-            usage[name][fr] = usage[name].get(fr, 0) + amount
+    for workload in held_workloads(queue, config):
+        used = usage[workload.queue]
+        for fr, amount in workload.usage().items():
+            used[fr] = used.get(fr, 0) + amount
     return usage
 
 
@@ -45,11 +36,11 @@ def queue_statuses(queue: NodeQueue, config: QueueConfig) -> dict[str, ClusterQu
     usage = queue_usage(queue, config)
     counts = {name: [0, 0] for name in config.quotas}
     for key in _held(queue):
-        name = config.queue_of.get(key.split("/", 1)[0])
+        name = config.queue_for(key)
         if name is not None:
             counts[name][0] += 1
     for key in list(queue.waiting):
-        name = config.queue_of.get(key.split("/", 1)[0])
+        name = config.queue_for(key)
         if name is not None:
             counts[name][1] += 1
     statuses = {}

@@ -7,6 +7,7 @@ from __future__ import annotations
 import heapq
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 
 
@@ -14,7 +15,7 @@ class WorkQueue:
     def __init__(self, *, monotonic: Callable[[], float] = time.monotonic) -> None:
         self._monotonic = monotonic
         self._cond = threading.Condition()
-        self._queue: list[str] = []
+        self._queue: deque[str] = deque()
         self._queued: set[str] = set()
         self._processing: set[str] = set()
         self._dirty: set[str] = set()
@@ -44,7 +45,7 @@ class WorkQueue:
                 if self._closed:
                     return None
                 if self._queue:
-                    key = self._queue.pop(0)
+                    key = self._queue.popleft()
                     self._queued.discard(key)
                     self._processing.add(key)
                     return key

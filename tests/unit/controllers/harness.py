@@ -74,14 +74,16 @@ class Bench:
         self.clock.advance(seconds)
         self.settle()
 
-    def run(self, name: str = "r1") -> dict[str, Any]:
-        return self.store.get(RUNS, "default", name)
+    def run(self, name: str = "r1", *, namespace: str = "default") -> dict[str, Any]:
+        return self.store.get(RUNS, namespace, name)
 
-    def step(self, step: str, run: str = "r1") -> dict[str, Any]:
-        return next(s for s in self.run(run)["status"]["steps"] if s["name"] == step)
+    def step(self, step: str, run: str = "r1", *, namespace: str = "default") -> dict[str, Any]:
+        steps = self.run(run, namespace=namespace)["status"]["steps"]
+        return next(s for s in steps if s["name"] == step)
 
-    def phases(self, run: str = "r1") -> dict[str, str]:
-        return {s["name"]: s["phase"] for s in self.run(run)["status"]["steps"]}
+    def phases(self, run: str = "r1", *, namespace: str = "default") -> dict[str, str]:
+        steps = self.run(run, namespace=namespace)["status"]["steps"]
+        return {s["name"]: s["phase"] for s in steps}
 
     def running(self, step: str | None = None) -> list[str]:
         ids = sorted(self.runtime.running())

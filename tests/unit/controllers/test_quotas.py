@@ -48,28 +48,18 @@ def submit(bench: Bench, ns: str, name: str, steps: list[dict[str, Any]], **spec
     bench.settle()
 
 
-def phases(bench: Bench, ns: str, run: str) -> dict[str, str]:
-    obj = bench.store.get("pipelineruns.mlkube.io", ns, run)
-    return {s["name"]: s["phase"] for s in obj["status"]["steps"]}
-
-
-def step(bench: Bench, ns: str, run: str, name: str) -> dict[str, Any]:
-    obj = bench.store.get("pipelineruns.mlkube.io", ns, run)
-    return next(s for s in obj["status"]["steps"] if s["name"] == name)
-
-
 def test_a_team_runs_within_its_quota(tmp_path: Path) -> None:
     bench = Bench(tmp_path)
     bench.store.create(
         "clusterqueues.mlkube.io", queue("team", ["default"], [flavor("default", cpu="2")])
     )
     submit(bench, "default", "r", [py("a", **CPU1), py("b", **CPU1), py("c", **CPU1)])
-    assert phases(bench, "default", "r") == {"a": "Running", "b": "Running", "c": "Waiting"}
-    message = step(bench, "default", "r", "c")["message"]
+    assert bench.phases("r") == {"a": "Running", "b": "Running", "c": "Waiting"}
+    message = bench.step("c", "r")["message"]
     assert message.startswith("quota: position 1 in queue team")
     assert "flavor default cpu needs 1, 0 available under the nominal quota (short by 1)" in message
     bench.complete(bench.running()[0])
-    assert phases(bench, "default", "r")["c"] == "Running"
+    assert bench.phases("r")["c"] == "Running"
 
 
 def test_borrowing_then_reclaim_preempts_the_borrower(tmp_path: Path) -> None:
@@ -83,17 +73,26 @@ def test_borrowing_then_reclaim_preempts_the_borrower(tmp_path: Path) -> None:
         "clusterqueues.mlkube.io", queue("qb", ["b"], [flavor("default", cpu="3")], cohort="c")
     )
     submit(bench, "a", "greedy", [py(f"s{i}", **CPU1) for i in range(3)])
-    assert phases(bench, "a", "greedy") == {"s0": "Running", "s1": "Running", "s2": "Running"}
+    assert bench.phases("greedy", namespace="a") == {
+        "s0": "Running",
+        "s1": "Running",
+        "s2": "Running",
+    }
     submit(bench, "b", "owner", [py("x", **CPU1), py("y", **CPU1)])
-    owner = phases(bench, "b", "owner")
+    owner = bench.phases("owner", namespace="b")
     assert owner == {"x": "Running", "y": "Running"}
     # The cohort has 4 CPUs: b takes back one of the two a borrowed, the youngest.
-    assert phases(bench, "a", "greedy") == {"s0": "Running", "s1": "Running", "s2": "Waiting"}
-    greedy = step(bench, "a", "greedy", "s2")
+    assert bench.phases("greedy", namespace="a") == {
+        "s0": "Running",
+        "s1": "Running",
+        "s2": "Waiting",
+    }
+    greedy = bench.step("s2", "greedy", namespace="a")
     assert greedy["reason"] == "Preempted"
     assert "cohort c capacity (short by 1)" in greedy["message"]  # what it waits for now
     assert any(grace == 5.0 for _, grace in bench.runtime.stops)  # SIGTERM with a grace period
-    assert step(bench, "a", "greedy", "s2")["attempts"] == 0  # preemption is not a failure
+    assert bench.step("s2", "greedy", namespace="a")["attempts"] == 0  # preemption is not a failure
+    assert bench.manager.runs.queue.preempting == {}  # forgotten once the victim exited
 
 
 def test_higher_priority_preempts_lower_within_a_queue(tmp_path: Path) -> None:
@@ -111,21 +110,19 @@ def test_higher_priority_preempts_lower_within_a_queue(tmp_path: Path) -> None:
         "clusterqueues.mlkube.io", queue("team", ["default"], [flavor("default", cpu="1")])
     )
     submit(bench, "default", "batch", [py("slow", **CPU1)])
-    assert phases(bench, "default", "batch") == {"slow": "Running"}
+    assert bench.phases("batch") == {"slow": "Running"}
     submit(bench, "default", "hotfix", [py("fast", **CPU1)], priorityClassName="urgent")
-    assert phases(bench, "default", "hotfix") == {"fast": "Running"}
-    slow = step(bench, "default", "batch", "slow")
+    assert bench.phases("hotfix") == {"fast": "Running"}
+    slow = bench.step("slow", "batch")
     assert (slow["phase"], slow["reason"]) == ("Waiting", "Preempted")
     assert slow["message"].startswith("quota: position 1 in queue team")
-    assert (
-        bench.store.get("pipelineruns.mlkube.io", "default", "hotfix")["status"]["priority"] == 1000
-    )
+    assert bench.run("hotfix")["status"]["priority"] == 1000
 
 
 def test_an_unknown_priority_class_fails_the_run(tmp_path: Path) -> None:
     bench = Bench(tmp_path)
     submit(bench, "default", "r", [py("a")], priorityClassName="nope")
-    status = bench.store.get("pipelineruns.mlkube.io", "default", "r")["status"]
+    status = bench.run("r")["status"]
     assert status["phase"] == "Failed"
     assert status["conditions"][0]["reason"] == "PriorityClassNotFound"
 
@@ -171,7 +168,7 @@ def test_a_step_no_flavor_can_hold_is_unschedulable(tmp_path: Path) -> None:
         "clusterqueues.mlkube.io", queue("team", ["default"], [flavor("default", cpu="2")])
     )
     submit(bench, "default", "r", [py("gpu", resources={"amd.com/gpu": 1})])
-    gpu = step(bench, "default", "r", "gpu")
+    gpu = bench.step("gpu", "r")
     assert (gpu["phase"], gpu["reason"]) == ("Failed", "Unschedulable")
     assert "ClusterQueue team has no flavor" in gpu["message"]
 
@@ -183,7 +180,7 @@ def test_unqueued_namespaces_are_not_limited(tmp_path: Path) -> None:
         "clusterqueues.mlkube.io", queue("team", ["default"], [flavor("default", cpu="1")])
     )
     submit(bench, "free", "r", [py("a", **CPU1), py("b", **CPU1), py("c", **CPU1)])
-    assert set(phases(bench, "free", "r").values()) == {"Running"}
+    assert set(bench.phases("r", namespace="free").values()) == {"Running"}
 
 
 def test_queue_status_shows_usage_and_pending(tmp_path: Path) -> None:
@@ -206,9 +203,9 @@ def test_raising_a_quota_starts_what_waited(tmp_path: Path) -> None:
         "clusterqueues.mlkube.io", queue("team", ["default"], [flavor("default", cpu="1")])
     )
     submit(bench, "default", "r", [py("a", **CPU1), py("b", **CPU1)])
-    assert phases(bench, "default", "r") == {"a": "Running", "b": "Waiting"}
+    assert bench.phases("r") == {"a": "Running", "b": "Waiting"}
     raised = bench.store.get("clusterqueues.mlkube.io", "", "team")
     raised["spec"]["resourceGroups"][0]["flavors"][0]["resources"][0]["nominalQuota"] = "2"
     bench.store.update("clusterqueues.mlkube.io", raised)
     bench.settle()
-    assert phases(bench, "default", "r") == {"a": "Running", "b": "Running"}
+    assert bench.phases("r") == {"a": "Running", "b": "Running"}

@@ -70,8 +70,6 @@ class PipelineRunController:
         # Resource versions this controller wrote: their watch events carry nothing new, so
         # the manager drops them instead of reconciling the run a second time.
         self.own_writes: set[int] = set()
-        # Workloads stopped to make room for another (workload id → the step it makes room for).
-        self.preempted: dict[str, str] = {}
         self._queue_config: QueueConfig | None = None
         self._exits: dict[str, WorkloadExit] = {}
         self._exits_lock = threading.Lock()
@@ -102,8 +100,7 @@ class PipelineRunController:
         """Stop what the last scheduling pass chose to preempt; SIGTERM first, so a step can
         checkpoint within the grace period. Its exit requeues it (see the run pass)."""
         while self.queue.to_preempt:
-            workload_id, preemptor = self.queue.to_preempt.popitem()
-            self.preempted[workload_id] = preemptor
+            workload_id = self.queue.to_preempt.pop()
             self.runtime.stop(workload_id, grace_seconds=self.stop_grace_seconds)
 
     def restore_exit(self, exit_: WorkloadExit) -> None:
@@ -172,6 +169,8 @@ class PipelineRunController:
             self.release(workload_id)
 
     def release(self, workload_id: str) -> None:
+        """A workload ended: free what it held, forget it in the runtime, and give what waits a
+        scheduling pass over the freed room (a no-op for one already released)."""
         if self.queue.release(workload_id):
             self.runtime.forget(workload_id)
             for run_key in self.queue.schedule(

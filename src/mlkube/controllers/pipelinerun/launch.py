@@ -31,9 +31,9 @@ class StepAttempt:
     def workload_id(self) -> str:
         return f"{self.namespace}/{self.run}/{self.run_uid[:8]}/{self.step}/{self.attempt}"
 
-    @property
-    def run_key(self) -> str:
-        return f"{self.namespace}/{self.run}"
+
+# InferenceService replicas share these key shapes, with `~SERVICE` for `run` and `REV.rN` for
+# `step` (see controllers.serving.replicas), so the node queue keeps both kinds in one table.
 
 
 def run_key_of(workload_id: str) -> str:

@@ -45,8 +45,8 @@ class NodeQueue:
     flavors: dict[str, str] = field(default_factory=dict)  # step key → admitted flavor
     wait_reasons: dict[str, str] = field(default_factory=dict)
     never: dict[str, str] = field(default_factory=dict)
-    to_preempt: dict[str, str] = field(default_factory=dict)  # workload id → preemptor step key
-    preempting: set[str] = field(default_factory=set)  # workload ids being stopped
+    to_preempt: list[str] = field(default_factory=list)  # workload ids still to be stopped
+    preempting: dict[str, str] = field(default_factory=dict)  # workload id → preemptor step key
     version: int = 0  # goes up whenever what is held or waiting changes
 
     def enqueue(
@@ -95,8 +95,8 @@ class NodeQueue:
             targets = preemption_targets(gate.snapshot, workload)
             if targets:
                 for victim in targets:
-                    self.to_preempt[victim] = workload.key
-                    self.preempting.add(victim)
+                    self.to_preempt.append(victim)
+                    self.preempting[victim] = workload.key
                 return
 
     def take_reserved(self, step_key: str) -> Grant | None:
@@ -106,7 +106,11 @@ class NodeQueue:
         return grant
 
     def take_never(self, step_key: str) -> str | None:
-        return self.never.pop(step_key, None)
+        """Why the step can never run here, once; the step is forgotten with it."""
+        reason = self.never.get(step_key)
+        if reason is not None:
+            self._forget(step_key)
+        return reason
 
     def start(self, workload_id: str, grant: Grant) -> None:
         self.running[workload_id] = grant
@@ -114,7 +118,7 @@ class NodeQueue:
 
     def release(self, workload_id: str) -> bool:
         """Free what a finished workload held; True if it held anything."""
-        self.preempting.discard(workload_id)
+        self.preempting.pop(workload_id, None)
         if self.running.pop(workload_id, None) is None:
             return False
         self.version += 1
@@ -125,21 +129,70 @@ class NodeQueue:
 
     def drop(self, step_key: str) -> None:
         """Forget one queued or reserved workload (a replica no longer wanted)."""
-        for table in (self.waiting, self.reserved, self.never):
-            if table.pop(step_key, None) is not None:
-                self.version += 1
-        self.info.pop(step_key, None)
+        self._forget(step_key)
 
     def drop_run(self, run_key: str) -> None:
         """Forget queued and reserved steps of a run (deleted or finished)."""
+        keys = [*self.waiting, *self.reserved, *self.never]
+        for key in [k for k in keys if run_of(k) == run_key]:
+            self._forget(key)
+
+    def _forget(self, step_key: str) -> None:
+        """Remove a step that holds nothing running from every table keyed by step."""
         for table in (self.waiting, self.reserved, self.never):
-            for key in [k for k in table if run_of(k) == run_key]:
-                del table[key]
+            if table.pop(step_key, None) is not None:
                 self.version += 1
+        for extra in (self.info, self.flavors, self.wait_reasons):
+            extra.pop(step_key, None)
 
     def running_of(self, run_key: str) -> list[str]:
         prefix = run_key + "/"
         return [w for w in self.running if w.startswith(prefix)]
+
+
+def held_workloads(queue: NodeQueue, config: QueueConfig) -> list[Workload]:
+    """What each running or reserved step holds against its namespace's ClusterQueue, keyed by
+    workload id while running and by step key while reserved. One admitted before its namespace
+    had a queue is counted in its first possible flavor, so a new quota sees real usage.
+
+    Also read from the API server's threads (admission checks): the tables are copied first."""
+    keys = [(wid, step_key_of(wid)) for wid in list(queue.running)]
+    keys += [(step_key, step_key) for step_key in list(queue.reserved)]
+    held = []
+    for key, step_key in keys:
+        flavor = queue.flavors.get(step_key)
+        if flavor is None:
+            fresh = _workload(queue, config, key, step_key)
+            if fresh is None:
+                continue
+            flavor = fresh.pod_sets[0].options[0].flavor
+        workload = _workload(queue, config, key, step_key, flavor)
+        if workload is not None:
+            held.append(workload)
+    return held
+
+
+def _workload(
+    queue: NodeQueue, config: QueueConfig, key: str, step_key: str, flavor: str | None = None
+) -> Workload | None:
+    name = config.queue_for(step_key)
+    info = queue.info.get(step_key)
+    if name is None or info is None:
+        return None
+    return step_workload(
+        key,
+        name,
+        priority=info.priority,
+        created=info.created,
+        request=info.request,
+        config=config,
+        flavor=flavor,
+    )
+
+
+def _no_flavor(queue_name: str, request: ResourceRequest) -> str:
+    model = f" of model {request.gpu_model!r}" if request.gpu_model else ""
+    return f"ClusterQueue {queue_name} has no flavor that covers this step's requests{model}"
 
 
 class _QuotaPass:
@@ -147,75 +200,26 @@ class _QuotaPass:
 
     def __init__(self, queue: NodeQueue, config: QueueConfig, now: float) -> None:
         self.config = config
-        self.admitted: dict[str, str] = {}  # step key → flavor
-        self.reasons: dict[str, str] = {}
         self.never: dict[str, str] = {}
-        held = [w for w in self._held(queue) if w is not None]
+        held = [w for w in held_workloads(queue, config) if w.key not in queue.preempting]
         self.pending: list[Workload] = []
         for key in queue.waiting:
-            workload = self._workload(queue, key, key)
+            workload = _workload(queue, config, key, key)
             if workload is not None:
                 self.pending.append(workload)
-            elif self._queue(key) is not None:
-                self.never[key] = self._no_flavor(queue, key)
+            elif (name := config.queue_for(key)) is not None:
+                self.never[key] = _no_flavor(name, queue.info[key].request)
         self.snapshot = Snapshot(config.quotas, tuple(held), tuple(self.pending))
         decision = admit_by_quota(self.snapshot, now=now)
-        self.admitted = {a.key: a.flavors[0] for a in decision.admitted}
+        self.admitted = {a.key: a.flavors[0] for a in decision.admitted}  # step key → flavor
         self.reasons = {k: "quota: " + r.message() for k, r in decision.pending.items()}
         self.pending = [w for w in self.pending if w.key in decision.pending]
-
-    def _queue(self, step_key: str) -> str | None:
-        return self.config.queue_of.get(step_key.split("/", 1)[0])
-
-    def _workload(
-        self, queue: NodeQueue, key: str, step_key: str, flavor: str | None = None
-    ) -> Workload | None:
-        name = self._queue(step_key)
-        info = queue.info.get(step_key)
-        if name is None or info is None:
-            return None
-        return step_workload(
-            key,
-            name,
-            priority=info.priority,
-            created=info.created,
-            request=info.request,
-            config=self.config,
-            flavor=flavor,
-        )
-
-    def _held(self, queue: NodeQueue) -> list[Workload | None]:
-        held: list[Workload | None] = []
-        for wid in queue.running:
-            if wid not in queue.preempting:
-                held.append(self._held_one(queue, wid, step_key_of(wid)))
-        for step_key in queue.reserved:
-            held.append(self._held_one(queue, step_key, step_key))
-        return held
-
-    def _held_one(self, queue: NodeQueue, key: str, step_key: str) -> Workload | None:
-        """What a running or reserved step holds; one admitted before its namespace had a
-        queue is counted in its first possible flavor, so a new quota sees real usage."""
-        flavor = queue.flavors.get(step_key)
-        if flavor is None:
-            fresh = self._workload(queue, key, step_key)
-            if fresh is None:
-                return None
-            flavor = fresh.pod_sets[0].options[0].flavor
-        return self._workload(queue, key, step_key, flavor)
-
-    def _no_flavor(self, queue: NodeQueue, key: str) -> str:
-        request = queue.info[key].request
-        model = f" of model {request.gpu_model!r}" if request.gpu_model else ""
-        return (
-            f"ClusterQueue {self._queue(key)} has no flavor that covers this step's requests{model}"
-        )
 
     def filter(self, candidates: list[QueuedWork]) -> list[QueuedWork]:
         """Steps quota admitted (GPU model taken from their flavor) and steps without a queue."""
         kept = []
         for work in candidates:
-            if self._queue(work.key) is None:
+            if self.config.queue_for(work.key) is None:
                 kept.append(work)
                 continue
             flavor = self.admitted.get(work.key)

@@ -46,6 +46,11 @@ class QueueConfig:
     def active(self) -> bool:
         return bool(self.queue_of)
 
+    def queue_for(self, step_key: str) -> str | None:
+        """The queue of a step (`NS/RUN/STEP`, or a replica's `NS/~SERVICE/…`), from its
+        namespace; None when the namespace has none."""
+        return self.queue_of.get(step_key.split("/", 1)[0])
+
 
 def load_queues(store: ResourceStore) -> QueueConfig:
     """Read every ClusterQueue and ResourceFlavor; a namespace claimed twice goes to the older."""

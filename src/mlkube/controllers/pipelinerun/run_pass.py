@@ -8,22 +8,16 @@ step recorded as Running that the next process finds lost and runs again.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from mlkube.api.errors import Conflict, NotFound
-from mlkube.api.kinds import PIPELINE, PIPELINE_RUN, PRIORITY_CLASS, param_causes
+from mlkube.api.kinds import PIPELINE_RUN
 from mlkube.api.meta import Condition, parse_time, set_condition
-from mlkube.api.pipeline import Pipeline, PipelineSpec, StepSpec
-from mlkube.api.pipelinerun import (
-    OutputValue,
-    ParamValue,
-    PipelineRun,
-    Placement,
-    StepStatus,
-)
-from mlkube.api.queueing import PriorityClass
+from mlkube.api.pipeline import PipelineSpec, StepSpec
+from mlkube.api.pipelinerun import OutputValue, PipelineRun, Placement, StepStatus
 from mlkube.api.validation import topological_order
-from mlkube.controllers.pipelinerun import oom, progress
+from mlkube.controllers.pipelinerun import oom, progress, resolve
 from mlkube.controllers.pipelinerun.launch import (
     StepAttempt,
     read_result,
@@ -38,7 +32,6 @@ if TYPE_CHECKING:
     from mlkube.controllers.pipelinerun.controller import PipelineRunController
 
 RESOURCE = PIPELINE_RUN.resource
-PC_RESOURCE = PRIORITY_CLASS.resource
 
 
 class RunPass:
@@ -88,11 +81,11 @@ class RunPass:
     def _start(self) -> bool:
         status = self.status
         if status.pipeline_spec is None:
-            spec, reason, problem = self._resolve_pipeline()
+            spec, reason, problem = resolve.pipeline_spec(self.ctl.store, self.run)
             if spec is None:
                 self._fail_run(reason, problem)
                 return False
-            priority = self._priority()
+            priority = resolve.priority(self.ctl.store, self.run)
             if priority is None:
                 name = self.run.spec.priority_class_name
                 self._fail_run("PriorityClassNotFound", f'priority class "{name}" not found')
@@ -100,46 +93,13 @@ class RunPass:
             status.priority = priority
             status.queue = self.ctl.queue_config().queue_of.get(self.run.metadata.namespace or "")
             status.pipeline_spec = spec
-            status.params = self._params_with_defaults(spec)
+            status.params = resolve.params_with_defaults(self.run, spec)
             status.steps = [StepStatus(name=s.name) for s in spec.steps]
             status.start_time = self.now
             status.phase = "Running"
             self._condition("Unknown", "Running", "the run has started")
         self.params = {p.name: p.value for p in status.params}
         return True
-
-    def _priority(self) -> int | None:
-        """The run's priority: its class's value, else the global default's, else 0."""
-        classes = [PriorityClass.model_validate(o) for o in self.ctl.store.list(PC_RESOURCE)[0]]
-        wanted = self.run.spec.priority_class_name
-        if wanted is not None:
-            return next((c.value for c in classes if c.metadata.name == wanted), None)
-        return next((c.value for c in classes if c.global_default), 0)
-
-    def _resolve_pipeline(self) -> tuple[PipelineSpec | None, str, str]:
-        """The spec to run, or None with a reason and a message."""
-        spec = self.run.spec.pipeline_spec
-        if spec is None:
-            assert self.run.spec.pipeline_ref is not None
-            ref = self.run.spec.pipeline_ref.name
-            try:
-                stored = self.ctl.store.get(
-                    PIPELINE.resource, self.run.metadata.namespace or "", ref
-                )
-            except NotFound:
-                namespace = self.run.metadata.namespace
-                return None, "PipelineNotFound", f'pipeline "{ref}" not found in {namespace}'
-
-            spec = Pipeline.model_validate(stored).spec
-            causes = param_causes(spec, self.run.spec, field="spec.params")
-            if causes:
-                return None, "InvalidParams", "; ".join(f"{c.field}: {c.message}" for c in causes)
-        return spec, "", ""
-
-    def _params_with_defaults(self, spec: PipelineSpec) -> list[ParamValue]:
-        given = {p.name: p.value for p in self.run.spec.params}
-        values = progress.resolved_params(spec, given)
-        return [ParamValue(name=k, value=v) for k, v in values.items()]
 
     # -- advance one step ----------------------------------------------------------------------
 
@@ -186,14 +146,25 @@ class RunPass:
                 return
         self._set(st, "Waiting", "Queued", "waiting for resources on the node")
 
+    @cached_property
+    def _index(self) -> dict[str, int]:
+        """Each step's position in the spec: its place in line among the run's steps."""
+        return {s.name: i for i, s in enumerate(self.spec.steps)}
+
+    @cached_property
+    def _created(self) -> tuple[str, float]:
+        """When the run was created, as stored and as a timestamp (0 if unknown)."""
+        created = self.run.metadata.creation_timestamp or ""
+        return created, parse_time(created).timestamp() if created else 0.0
+
     def _waiting(self, step: StepSpec, st: StepStatus) -> None:
         """Queue the step on the node (idempotent: it keeps its place in line)."""
-        created = self.run.metadata.creation_timestamp or ""
-        index = [s.name for s in self.spec.steps].index(step.name)
+        created, created_at = self._created
+        index = self._index[step.name]
         priority = self.status.priority or 0
         # Higher priority first, then arrival: the inverted priority sorts as a string.
         order = (f"{1_000_000_000 - priority:011d}", created, self.key, f"{index:06d}")
-        arrival = parse_time(created).timestamp() + index * 1e-6 if created else 0.0
+        arrival = created_at + index * 1e-6 if created else 0.0
         self.ctl.queue.enqueue(
             f"{self.key}/{step.name}",
             order,
@@ -221,12 +192,14 @@ class RunPass:
                 st.finish_time = self.now
                 self.wake.append(0.0)  # so downstream steps are skipped next pass
             elif grant is not None:
-                self._begin(step, st, grant, step_key)
+                self._begin(step, statuses, grant, step_key)
             elif step_key in queue.wait_reasons:
                 st.message = queue.wait_reasons[step_key]
 
-    def _begin(self, step: StepSpec, st: StepStatus, grant: Grant, step_key: str) -> None:
-        statuses = {s.name: s for s in self.status.steps}
+    def _begin(
+        self, step: StepSpec, statuses: dict[str, StepStatus], grant: Grant, step_key: str
+    ) -> None:
+        st = statuses[step.name]
         inputs = progress.resolve_inputs(step, statuses, self.params)
         st.attempts += 1
         attempt = self._attempt(step.name, st.attempts)
@@ -280,8 +253,8 @@ class RunPass:
         st.usage = self.ctl.usage_of(wid) or st.usage
         st.exit_code = exit_.exit_code
         st.finish_time = datetime.fromtimestamp(exit_.finished_at, self.now.tzinfo)
+        preemptor = self.ctl.queue.preempting.get(wid)  # forgotten on release
         self.ctl.release(wid)
-        preemptor = self.ctl.preempted.pop(wid, None)
         if preemptor is not None:
             st.attempts -= 1  # being preempted is not the step's failure
             st.placement = None
