@@ -99,8 +99,8 @@ log = logging.getLogger("gpu_check")
 
 @dataclass
 class Check:
-    """One line of the summary: PASS, FAIL, SKIP (could not run), SIM (passed against a
-    simulated GPU) or INFO (reported, never failed)."""
+    """One line of the summary: PASS, FAIL, SKIP (could not run) or SIM (passed against a
+    simulated GPU)."""
 
     key: str
     title: str
@@ -115,8 +115,8 @@ class Check:
         return ok
 
     def close(self, *, simulated: bool = False) -> Check:
-        """Settle the status from the problems found (SKIP and INFO stay as they are)."""
-        if self.status in ("SKIP", "INFO"):
+        """Settle the status from the problems found (SKIP stays as it is)."""
+        if self.status == "SKIP":
             return self
         self.status = "FAIL" if self.problems else ("SIM" if simulated else "PASS")
         if self.problems and not self.summary:
@@ -637,7 +637,7 @@ def print_summary(checks: list[Check], elapsed: float, code: int) -> None:
     print("=" * 100)
     for c in checks:
         print(f"{f'({c.key}) {c.title}':<{width}}{c.status:<5} {c.summary}")
-        if c.status not in ("PASS", "SIM", "INFO"):
+        if c.status not in ("PASS", "SIM"):
             for problem in c.problems:
                 if problem != c.summary:
                     print(f"{'':<{width}}      - {problem}")
@@ -794,7 +794,7 @@ def main(argv: list[str] | None = None) -> int:
                 checks.append(skipped("g", f"gpu: 1 + memory: {memory}: CUDA starts", no_gpu))
             if not finished:
                 for c in checks:
-                    if c.status not in ("PASS", "SIM", "INFO"):
+                    if c.status not in ("PASS", "SIM"):
                         c.problems.append("some runs had not finished by the deadline")
             collect_logs(client, list(subs.values()), out / "gpu_check_steps.log")
         failed = any(c.status in ("FAIL", "SKIP") for c in checks)

@@ -1,6 +1,10 @@
 """On a GPU machine: an InferenceService whose replica asks for `nvidia.com/gpu: 1` serves a
 TorchScript model on that GPU, through the router, over the Open Inference Protocol.
 
+Passes when the outputs match the model's own, the replica's CUDA_VISIBLE_DEVICES names a GPU,
+and NVML lists the replica among the processes holding a CUDA context (so the model really runs
+there, not on the CPU beside a visible GPU).
+
 Run with mlkube importable (PYTHONPATH=src) and torch installed; prints one PASS/FAIL line.
 """
 
@@ -14,8 +18,10 @@ from typing import Any
 
 import httpx
 import psutil
+import pynvml
 import torch
 
+from mlkube.api.meta import GROUP_VERSION
 from mlkube.sdk.client import Client
 from mlkube.server.embedded import EmbeddedPlatform
 
@@ -33,7 +39,7 @@ def main() -> int:
         client = Client(platform.url, platform.admin_token(), ca_data=platform.ca_pem)
         client.create(
             {
-                "apiVersion": "mlkube.io/v1alpha1",
+                "apiVersion": GROUP_VERSION,
                 "kind": "InferenceService",
                 "metadata": {"name": "torch-gpu", "namespace": "default"},
                 "spec": {
@@ -66,15 +72,18 @@ def main() -> int:
         out = response.json()["outputs"][0]
         got = torch.tensor(out["data"]).reshape(out["shape"]).numpy()
         close = bool(abs(got - expected).max() < 1e-4)
-        log = next((work / "data" / "serving").rglob("log")).read_text()
-        replica_env = _replica_gpu(work)
-        ok = close and replica_env.startswith("GPU-")
+        replica = _replica(work)
+        visible = _visible_gpus(replica)
+        on_gpu = replica is not None and replica.pid in _cuda_pids()
+        ok = close and visible.startswith("GPU-") and on_gpu
         print(
             f"(h) GPU replica serves a TorchScript model  {'PASS' if ok else 'FAIL'}  "
-            f"CUDA_VISIBLE_DEVICES={replica_env} outputs match={close} ({took:.1f} ms)"
+            f"CUDA_VISIBLE_DEVICES={visible} CUDA context={on_gpu} outputs match={close} "
+            f"({took:.1f} ms)"
         )
         if not ok:
-            print(log[-2000:])
+            log = next((work / "data" / "serving").rglob("log"), None)
+            print(log.read_text()[-2000:] if log is not None else "(no replica log)")
         return 0 if ok else 1
     finally:
         platform.stop()
@@ -93,14 +102,31 @@ def _wait_ready(client: Client) -> dict[str, Any]:
     raise SystemExit("(h) GPU replica  FAIL  not ready within 90 s")
 
 
-def _replica_gpu(work: Path) -> str:
-    """CUDA_VISIBLE_DEVICES of the running replica process, read from /proc."""
-
+def _replica(work: Path) -> psutil.Process | None:
+    """The replica process serving the model saved under `work` (found by its command line)."""
     for proc in psutil.process_iter(["cmdline"]):
         cmdline = proc.info["cmdline"] or []
         if "mlkube.serving.replica" in cmdline and str(work) in " ".join(cmdline):
-            return str(proc.environ().get("CUDA_VISIBLE_DEVICES", "<unset>"))
-    return "<no replica process>"
+            return proc
+    return None
+
+
+def _visible_gpus(replica: psutil.Process | None) -> str:
+    """The replica's CUDA_VISIBLE_DEVICES, read from /proc."""
+    if replica is None:
+        return "<no replica process>"
+    return str(replica.environ().get("CUDA_VISIBLE_DEVICES", "<unset>"))
+
+
+def _cuda_pids() -> set[int]:
+    """The processes holding a CUDA context on any GPU, as NVML lists them."""
+    pynvml.nvmlInit()
+    try:
+        count = pynvml.nvmlDeviceGetCount()
+        handles = [pynvml.nvmlDeviceGetHandleByIndex(index) for index in range(count)]
+        return {p.pid for h in handles for p in pynvml.nvmlDeviceGetComputeRunningProcesses(h)}
+    finally:
+        pynvml.nvmlShutdown()
 
 
 if __name__ == "__main__":

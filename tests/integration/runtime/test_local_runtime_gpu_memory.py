@@ -113,7 +113,7 @@ def test_gpu_workload_keeps_the_cgroup_where_there_is_one(need_cgroups, exits, p
 
 
 def test_the_mechanism_is_logged_once(gpu_runtime, exits, python_spec, caplog):
-    caplog.set_level(logging.INFO, logger="mlkube.runtime.local.runtime")
+    caplog.set_level(logging.INFO, logger="mlkube.runtime.local.limits")
     for name in ("g-log-1", "g-log-2"):
         gpu_runtime.launch(python_spec(name, "hello", memory_limit_bytes=LIMIT << 2, gpus=(GPU,)))
     assert [exits.wait(n).reason for n in ("g-log-1", "g-log-2")] == ["Completed"] * 2

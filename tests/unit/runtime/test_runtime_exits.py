@@ -4,13 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from mlkube.runtime.local.exits import (
-    ExitFacts,
-    classify_exit,
-    format_bytes,
-    format_bytes_approx,
-    signal_name,
-)
+from mlkube.runtime.local.exits import ExitFacts, classify_exit, signal_name
+from mlkube.runtime.local.memwatch import MemoryBreach
 from mlkube.runtime.local.target import MEMORY_ERROR_EXIT_CODE
 
 T = 1000.0
@@ -97,23 +92,24 @@ def test_codes_and_signals_are_passed_through():
         (1000, "1000"),
     ],
 )
-def test_format_bytes(value, text):
-    assert format_bytes(value) == text
+def test_the_limit_is_named_as_a_quantity(value, text):
+    facts = ExitFacts(None, 9, T, oom_killed=True, memory_limit_bytes=value)
+    assert classify_exit("w", facts).message == f"memory limit {text} exceeded"
 
 
 @pytest.mark.parametrize(
     ("value", "text"),
     [
         (int(4.3 * (1 << 30)), "4.3Gi"),
-        (4 << 30, "4.0Gi"),
+        (4 << 30, "4Gi"),
         (320 << 20, "320Mi"),
         ((1 << 20) + (1 << 19), "1.5Mi"),
-        (2 << 40, "2.0Ti"),
+        (2 << 40, "2Ti"),
         (900, "900"),
     ],
 )
-def test_format_bytes_approx(value, text):
-    assert format_bytes_approx(value) == text
+def test_the_watchdog_rounds_what_it_measured(value, text):
+    assert MemoryBreach("w", 1, value).detail().startswith(f"resident {text}; ")
 
 
 def test_signal_name():

@@ -16,6 +16,11 @@ def test_all_names_resolve(package):
         assert getattr(package, name) is not None
 
 
+def test_the_package_exports_exactly_the_seam():
+    # The list is written twice (the package cannot import `base` eagerly): keep them equal.
+    assert mlkube.runtime.__all__ == importlib.import_module("mlkube.runtime.base").__all__
+
+
 def test_lazy_names_are_the_real_objects():
     assert (
         mlkube.runtime.WorkloadSpec is importlib.import_module("mlkube.runtime.base").WorkloadSpec

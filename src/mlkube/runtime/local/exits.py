@@ -18,10 +18,11 @@ from __future__ import annotations
 import signal as signals
 from dataclasses import dataclass
 
+from mlkube.api.quantity import format_bytes
 from mlkube.runtime.base import ExitReason, WorkloadExit
 from mlkube.runtime.local.target import MEMORY_ERROR_EXIT_CODE
 
-__all__ = ["ExitFacts", "classify_exit", "format_bytes", "format_bytes_approx", "signal_name"]
+__all__ = ["ExitFacts", "classify_exit", "signal_name"]
 
 
 @dataclass(frozen=True)
@@ -77,20 +78,3 @@ def signal_name(number: int) -> str:
         return signals.Signals(number).name
     except ValueError:
         return f"signal {number}"
-
-
-def format_bytes(value: int) -> str:
-    """A byte count as a Kubernetes quantity: the largest binary suffix that divides it."""
-    for suffix, size in (("Ti", 1 << 40), ("Gi", 1 << 30), ("Mi", 1 << 20), ("Ki", 1 << 10)):
-        if value >= size and value % size == 0:
-            return f"{value // size}{suffix}"
-    return str(value)
-
-
-def format_bytes_approx(value: int) -> str:
-    """A byte count for a message, rounded: `4.3Gi`, `320Mi`, `512Ki`, `900` (bytes)."""
-    for suffix, size in (("Ti", 1 << 40), ("Gi", 1 << 30), ("Mi", 1 << 20), ("Ki", 1 << 10)):
-        if value >= size:
-            amount = value / size
-            return f"{amount:.1f}{suffix}" if amount < 10 else f"{amount:.0f}{suffix}"
-    return str(value)

@@ -80,7 +80,9 @@ class ServerLink:
             if self._sock is None:
                 raise RuntimeError(f"cannot start the runtime worker: {self._spawn_error}")
 
-    def send(self, message: Any, *, on_sent: Callable[[int], None] | None = None) -> None:
+    def send(
+        self, message: protocol.Request, *, on_sent: Callable[[int], None] | None = None
+    ) -> None:
         """Send one request; `OSError` if no server is running or it has gone.
 
         `on_sent(generation)` runs under the send lock, before `on_lost` can run for that

@@ -14,7 +14,8 @@ workers) count once, and pages inherited from the warm worker count only in part
 would not charge them at all). PSS comes from `/proc/PID/smaps_rollup`, a page-table walk that
 costs milliseconds for a large process, so it is read only when the tree's RSS sum, which the
 sampler measures anyway and which is never below the PSS sum, exceeds the limit
-(`check_memory`). A workload comfortably within its limit costs nothing extra.
+(`check_memory`), and over the same process list the sampler walked. A workload comfortably
+within its limit costs nothing extra.
 
 The limits of sampling: between two samples (`LocalRuntime(sample_interval=...)`) a workload
 can overshoot its limit by as much as it allocates in one interval, possibly into the node's
@@ -24,12 +25,12 @@ not counted. The kernel's cgroup is the guarantee; this is a backstop for nodes 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import psutil
 
-from mlkube.runtime.local.exits import format_bytes_approx
+from mlkube.api.quantity import human_bytes
 from mlkube.runtime.local.plan import MemoryEnforcement
 
 __all__ = ["MemoryBreach", "check_memory", "describe_enforcement", "proportional_tree_bytes"]
@@ -59,7 +60,7 @@ class MemoryBreach:
 
     def detail(self) -> str:
         """What was measured and how the limit is enforced, for the OOMKilled message."""
-        return f"resident {format_bytes_approx(self.resident_bytes)}; {_WHY}"
+        return f"resident {human_bytes(self.resident_bytes)}; {_WHY}"
 
 
 def check_memory(limit_bytes: int, rss_bytes: int, proportional: Callable[[], int]) -> int | None:
@@ -74,12 +75,8 @@ def check_memory(limit_bytes: int, rss_bytes: int, proportional: Callable[[], in
     return resident if resident > limit_bytes else None
 
 
-def proportional_tree_bytes(process: psutil.Process) -> int:
-    """PSS summed over `process` and its live descendants (RSS where PSS is unavailable)."""
-    try:
-        tree = [process, *process.children(recursive=True)]
-    except psutil.Error:
-        tree = [process]
+def proportional_tree_bytes(tree: Sequence[psutil.Process]) -> int:
+    """PSS summed over the processes of `tree` (RSS where PSS is unavailable)."""
     return sum(_proportional_bytes(member) for member in tree)
 
 

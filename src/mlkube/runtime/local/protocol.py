@@ -25,6 +25,7 @@ __all__ = [
     "ChildRequest",
     "ExitedEvent",
     "LaunchRequest",
+    "Request",
     "child_request",
     "decode",
     "encode",
@@ -103,6 +104,10 @@ class PreloadRequest(TypedDict):
 
 class ShutdownRequest(TypedDict):
     op: Literal["shutdown"]
+
+
+# What `ServerLink.send` takes: mypy checks each request the runtime builds against these.
+Request = LaunchRequest | StopRequest | KillRequest | PreloadRequest | ShutdownRequest
 
 
 class StartedEvent(TypedDict):

@@ -2,9 +2,9 @@
 
 Who does what:
 
-- the calling thread (`launch`): creates the memory cgroup, builds the request (`plan.py`),
-  sends it to the fork server and waits for the pid (a round trip of well under a millisecond
-  once the server is warm);
+- the calling thread (`launch`): creates the memory cgroup (`limits.py`), builds the request
+  (`plan.py`), sends it to the fork server and waits for the pid (a round trip of well under
+  a millisecond once the server is warm);
 - the fork server (`forkserver.py`, a separate single-threaded process): hands the request
   to a child forked in advance, which sets itself up (`child.py`) and runs the target in
   place or execs; watches exits through pidfds, enforces stop grace periods;
@@ -14,12 +14,12 @@ Who does what:
 - the usage thread (`usage.py`): samples every running workload's process tree, and kills
   a watched workload found over its memory limit (below).
 
-Memory limits (`plan.choose_memory_enforcement`): a cgroup v1 memory cgroup per workload where
-we can create one (the kernel charges and OOM-kills); otherwise RLIMIT_AS in the child, except
-for GPU workloads, which CUDA/ROCm's huge address-space reservations would stop from starting:
-their resident memory is checked at every usage sample instead (`memwatch.py`), and one found
-over its limit is SIGKILLed through the fork server and reported OOMKilled. Sampling can
-overshoot the limit between two samples (`sample_interval`).
+Memory limits (`limits.py`, by `plan.choose_memory_enforcement`): a cgroup v1 memory cgroup
+per workload where we can create one (the kernel charges and OOM-kills); otherwise RLIMIT_AS
+in the child, except for GPU workloads, which CUDA/ROCm's huge address-space reservations
+would stop from starting: their resident memory is checked at every usage sample instead
+(`memwatch.py`), and one found over its limit is SIGKILLed through the fork server and
+reported OOMKilled. Sampling can overshoot the limit between two samples (`sample_interval`).
 
 If the platform process dies, even by SIGKILL, the fork server gets SIGTERM from the kernel
 (PDEATHSIG) and SIGKILLs every workload's process group; each workload also has PDEATHSIG
@@ -36,7 +36,7 @@ import threading
 import time
 from collections.abc import Sequence
 from contextlib import suppress
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import psutil
@@ -54,9 +54,10 @@ from mlkube.runtime.local.cgroups import MemoryCgroups, cgroup_memory_limit
 from mlkube.runtime.local.dispatch import ExitDispatcher
 from mlkube.runtime.local.exits import ExitFacts, classify_exit
 from mlkube.runtime.local.gpus import detect_gpus
+from mlkube.runtime.local.limits import MemoryLimits
 from mlkube.runtime.local.link import ServerLink
-from mlkube.runtime.local.memwatch import MemoryBreach, describe_enforcement
-from mlkube.runtime.local.plan import MemoryEnforcement, choose_memory_enforcement, launch_request
+from mlkube.runtime.local.memwatch import MemoryBreach
+from mlkube.runtime.local.plan import MemoryEnforcement, launch_request
 from mlkube.runtime.local.usage import UsageSampler, UsageTracker
 
 __all__ = ["LocalRuntime"]
@@ -102,19 +103,14 @@ class LocalRuntime:
     ) -> None:
         if sample_interval <= 0:
             raise ValueError("sample_interval: must be positive")
-        if cgroup_root and not os.path.exists(os.path.join(cgroup_root, "memory.limit_in_bytes")):
-            raise ValueError(f"cgroup_root {cgroup_root!r} is not a cgroup v1 memory directory")
+        self._memory = MemoryLimits(cgroup_root, sample_interval=sample_interval)
         self._gpus = tuple(gpus) if gpus is not None else None
         self._sample_interval = sample_interval
-        self._cgroup_root = cgroup_root
         self._node_name = node_name or socket.gethostname()
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
         self._workloads: dict[str, _Workload] = {}
         self._closed = False
-        self._cgroups: MemoryCgroups | None = None
-        self._cgroups_opened = False
-        self._gpu_memory_logged = False
         self._usage = UsageTracker()
         self._sampler: UsageSampler | None = None
         self._exits = ExitDispatcher()
@@ -146,15 +142,7 @@ class LocalRuntime:
     def launch(self, spec: WorkloadSpec) -> int:
         """See `Runtime.launch`. Blocks only for the fork server's reply (and, on the first
         launch naming a new `preload`, for that import)."""
-        with self._lock:
-            if self._closed:
-                raise RuntimeError("LocalRuntime is closed")
-            workload = self._workloads.get(spec.id)
-            fresh = workload is None
-            if workload is None:
-                workload = self._workloads[spec.id] = _Workload(spec)
-        if fresh:
-            self._start(workload)
+        workload = self._admit(spec)
         if not workload.started.wait(_REPLY_TIMEOUT):
             _log.error("runtime worker did not answer launch of %s; restarting it", spec.id)
             self._link.kill()  # its loss reports this launch as failed
@@ -163,13 +151,7 @@ class LocalRuntime:
 
     def start(self, spec: WorkloadSpec) -> None:
         """See `Runtime.start`: hands the request to the fork server and returns."""
-        with self._lock:
-            if self._closed:
-                raise RuntimeError("LocalRuntime is closed")
-            if spec.id in self._workloads:
-                return
-            workload = self._workloads[spec.id] = _Workload(spec)
-        self._start(workload)
+        self._admit(spec)
 
     def stop(self, id: str, *, grace_seconds: float) -> None:
         """See `Runtime.stop`. Waits only while the workload's own launch is in flight."""
@@ -223,9 +205,7 @@ class LocalRuntime:
         if self._sampler is not None:
             self._sampler.close()
         self._exits.close(timeout=_CLOSE_SLACK)
-        with self._lock:
-            if self._cgroups is not None:
-                self._cgroups.close()
+        self._memory.close()
 
     # -- extras --------------------------------------------------------------------------
 
@@ -246,10 +226,22 @@ class LocalRuntime:
 
     # -- launching -----------------------------------------------------------------------
 
+    def _admit(self, spec: WorkloadSpec) -> _Workload:
+        """The workload's record: a known id's, or a new one whose launch is sent now."""
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("LocalRuntime is closed")
+            workload = self._workloads.get(spec.id)
+            if workload is not None:
+                return workload
+            workload = self._workloads[spec.id] = _Workload(spec)
+        self._start(workload)
+        return workload
+
     def _start(self, workload: _Workload) -> None:
         try:
             self._start_helpers()
-            workload.memory, workload.cgroup_dir = self._limit_memory(workload.spec)
+            workload.memory, workload.cgroup_dir = self._memory.prepare(workload.spec)
         except (OSError, RuntimeError) as exc:
             self._fail(workload, f"cannot prepare the workload: {exc}")
             return
@@ -275,30 +267,11 @@ class LocalRuntime:
             if self._sampler is None:
                 self._sampler = UsageSampler(self._tick, self._sample_interval)
 
-    def _limit_memory(self, spec: WorkloadSpec) -> tuple[MemoryEnforcement | None, str | None]:
-        """How `spec`'s memory limit is enforced, and its new cgroup directory if by one."""
-        if spec.memory_limit_bytes is None:
-            return None, None
-        with self._lock:
-            if not self._cgroups_opened:
-                self._cgroups_opened = True
-                self._cgroups = MemoryCgroups.open(self._cgroup_root)
-            how = choose_memory_enforcement(cgroups=self._cgroups is not None, gpus=bool(spec.gpus))
-            if spec.gpus and not self._gpu_memory_logged:
-                self._gpu_memory_logged = True
-                note = describe_enforcement(how, sample_interval=self._sample_interval)
-                _log.info("memory limits of GPU workloads are enforced by %s", note)
-            if self._cgroups is None:
-                return how, None
-            return how, self._cgroups.create(spec.id, spec.memory_limit_bytes)
-
     def _tick(self) -> None:
         try:
             for breach in self._usage.sample_all():
                 self._kill_for_memory(breach)
-            with self._lock:
-                if self._cgroups is not None:
-                    self._cgroups.retry_removals()
+            self._memory.retry_removals()
         except Exception:
             _log.exception("runtime: usage sampling failed")
 
@@ -367,31 +340,17 @@ class LocalRuntime:
     def _finish(
         self, workload: _Workload, facts: ExitFacts, cpu_seconds: float, max_rss: int
     ) -> WorkloadExit:
-        peak = max_rss
-        if workload.cgroup_dir is not None:
-            peak, facts = self._read_cgroup(workload.cgroup_dir, facts, peak)
+        peak, directory = max_rss, workload.cgroup_dir
+        if directory is not None:
+            peak, facts = self._memory.read_exit(directory, facts, peak)
             # Removal (slow for a memory cgroup) waits until the exit has been delivered.
-            self._exits.submit(lambda: self._remove_cgroup(workload.cgroup_dir))
+            self._exits.submit(lambda: self._memory.remove(directory))
         self._usage.finish(workload.spec.id, cpu_seconds=cpu_seconds, peak_bytes=peak)
         workload_exit = classify_exit(workload.spec.id, facts)
         with self._changed:
             workload.done = True
             self._changed.notify_all()
         return workload_exit
-
-    def _read_cgroup(self, directory: str, facts: ExitFacts, peak: int) -> tuple[int, ExitFacts]:
-        try:
-            oom = MemoryCgroups.oom_killed(directory, sigkilled=facts.signal == signal.SIGKILL)
-            peak = max(peak, MemoryCgroups.peak_bytes(directory) or 0)
-            facts = replace(facts, oom_killed=oom)
-        except (OSError, ValueError) as exc:
-            _log.warning("runtime: cannot read memory cgroup %s: %s", directory, exc)
-        return peak, facts
-
-    def _remove_cgroup(self, directory: str | None) -> None:
-        with self._lock:
-            if self._cgroups is not None and directory is not None:
-                self._cgroups.remove(directory)
 
     def _all_done(self) -> bool:
         return all(w.done for w in self._workloads.values())

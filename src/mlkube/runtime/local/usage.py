@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import psutil
@@ -27,7 +27,7 @@ from mlkube.runtime.base import Usage
 from mlkube.runtime.local.cgroups import MemoryCgroups
 from mlkube.runtime.local.memwatch import MemoryBreach, check_memory, proportional_tree_bytes
 
-__all__ = ["UsageAccumulator", "UsageSampler", "UsageTracker", "measure_tree"]
+__all__ = ["UsageAccumulator", "UsageSampler", "UsageTracker", "measure_tree", "process_tree"]
 
 
 @dataclass
@@ -81,12 +81,16 @@ class UsageAccumulator:
         )
 
 
-def measure_tree(process: psutil.Process) -> tuple[float, int]:
-    """(total CPU seconds, total RSS bytes) of `process` and its live descendants."""
+def process_tree(process: psutil.Process) -> list[psutil.Process]:
+    """`process` and its live descendants (listing them reads every process's `stat`)."""
     try:
-        tree = [process, *process.children(recursive=True)]
+        return [process, *process.children(recursive=True)]
     except psutil.Error:
-        tree = [process]
+        return [process]
+
+
+def measure_tree(tree: Sequence[psutil.Process]) -> tuple[float, int]:
+    """(total CPU seconds, total RSS bytes) of the processes of `tree`."""
     cpu_seconds, rss = 0.0, 0
     for member in tree:
         try:
@@ -153,15 +157,18 @@ class UsageTracker:
                 tracked.process = psutil.Process(tracked.pid)
             except psutil.Error:
                 return None  # already gone; the exit figures will come with its exit
-        cpu_seconds, rss = measure_tree(tracked.process)
+        tree = process_tree(tracked.process)
+        cpu_seconds, rss = measure_tree(tree)
         self._record(workload_id, tracked, cpu_seconds, rss)
-        return self._check(workload_id, tracked, rss)
+        return self._check(workload_id, tracked, tree, rss)
 
-    def _check(self, workload_id: str, tracked: _Tracked, rss: int) -> MemoryBreach | None:
-        limit, process = tracked.watch_limit, tracked.process
-        if limit is None or tracked.breached or process is None:
+    def _check(
+        self, workload_id: str, tracked: _Tracked, tree: list[psutil.Process], rss: int
+    ) -> MemoryBreach | None:
+        limit = tracked.watch_limit
+        if limit is None or tracked.breached:
             return None
-        resident = check_memory(limit, rss, lambda: proportional_tree_bytes(process))
+        resident = check_memory(limit, rss, lambda: proportional_tree_bytes(tree))
         if resident is None:
             return None
         with self._lock:
