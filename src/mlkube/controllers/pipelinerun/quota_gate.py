@@ -16,7 +16,6 @@ from typing import Any, TypeVar
 from pydantic import ValidationError
 
 from mlkube.api.kinds import CLUSTER_QUEUE, RESOURCE_FLAVOR
-from mlkube.api.quantity import cpu_millis, memory_bytes
 from mlkube.api.queueing import ClusterQueue, ResourceFlavor
 from mlkube.api.resources import GPU_RESOURCE, ResourceRequest
 from mlkube.scheduling.quota import (
@@ -91,37 +90,24 @@ def _valid(model: type[M], objects: list[dict[str, Any]]) -> list[M]:
     return parsed
 
 
-def _amount(resource: str, quantity: str) -> int:
-    """Quota units: milli for cpu and GPUs (0.25 GPU = 250), bytes for memory."""
-    if resource == "memory":
-        return memory_bytes(quantity)
-    return cpu_millis(quantity)
-
-
 def queue_quota(queue: ClusterQueue) -> QueueQuota:
     """The plain-data quota of a ClusterQueue."""
     flavors: dict[str, FlavorQuota] = {}
     for group in queue.spec.resource_groups:
         for flavor in group.flavors:
-            nominal: dict[str, int] = {
-                r.name: _amount(r.name, r.nominal_quota) for r in flavor.resources
+            nominal: dict[str, str] = {r.name: r.nominal_quota for r in flavor.resources}
+            borrow: dict[str, str] = {
+                r.name: r.borrowing_limit for r in flavor.resources if r.borrowing_limit is not None
             }
-            borrow: dict[str, int] = {
-                r.name: _amount(r.name, r.borrowing_limit)
-                for r in flavor.resources
-                if r.borrowing_limit is not None
-            }
-            lend: dict[str, int] = {
-                r.name: _amount(r.name, r.lending_limit)
-                for r in flavor.resources
-                if r.lending_limit is not None
+            lend: dict[str, str] = {
+                r.name: r.lending_limit for r in flavor.resources if r.lending_limit is not None
             }
             flavors[flavor.name] = FlavorQuota(
-                nominal=ResourceVector(nominal),
+                nominal=ResourceVector.of(nominal),
                 # Kueue: no borrowingLimit means "as much as the cohort lends"; a resource with
                 # a limit elsewhere but not here is likewise unlimited.
-                borrowing_limit=ResourceVector(borrow) if borrow else None,
-                lending_limit=ResourceVector(lend) if lend else None,
+                borrowing_limit=ResourceVector.of(borrow) if borrow else None,
+                lending_limit=ResourceVector.of(lend) if lend else None,
             )
     spec = queue.spec
     return QueueQuota(
