@@ -132,16 +132,13 @@ class ControllerManager:
         """Queue the reconcile a store event calls for (events of other kinds are ignored)."""
         meta = event.object.get("metadata") or {}
         kind = event.object.get("kind")
+        key = f"{meta.get('namespace')}/{meta.get('name')}"
         if kind == PIPELINE_RUN.kind:
-            if event.type == "MODIFIED" and event.resource_version in self.runs.own_writes:
-                self.runs.own_writes.discard(event.resource_version)
-                return
-            self._enqueue_run(f"{meta.get('namespace')}/{meta.get('name')}", 0.0)
+            if not _own_write(event, self.runs.own_writes):
+                self._enqueue_run(key, 0.0)
         elif kind == INFERENCE_SERVICE.kind:
-            if event.type == "MODIFIED" and event.resource_version in self.services.own_writes:
-                self.services.own_writes.discard(event.resource_version)
-                return
-            self._enqueue_service(f"{meta.get('namespace')}/{meta.get('name')}", 0.0)
+            if not _own_write(event, self.services.own_writes):
+                self._enqueue_service(key, 0.0)
         elif kind == NAMESPACE.kind:
             self.queue.add(_NS + str(meta.get("name")))
         elif kind == RESOURCE_FLAVOR.kind or (
@@ -217,9 +214,10 @@ class ControllerManager:
         if prefix + ":" == _ISVC and not self._autoscale_due and self.services.services:
             self._autoscale_due = True
             self.queue.add_after(_AUTOSCALE, 0.5)
-        if prefix + ":" == _RUN and self.nodes.stale() and not self._node_due:
+        # Steps and replicas both hold what the node and queue statuses report.
+        if prefix + ":" in (_RUN, _ISVC) and self.nodes.stale() and not self._node_due:
             # Node and queue statuses trail allocations by up to this interval, so a burst of
-            # step transitions costs one status write, not one per step.
+            # transitions costs one status write, not one per step or replica.
             self._node_due = True
             self.queue.add_after(self._node_key, STATUS_INTERVAL_SECONDS)
 
@@ -237,3 +235,12 @@ class ControllerManager:
                 rv = self.resync()  # history was compacted: list again, as an informer would
             finally:
                 watch.close()
+
+
+def _own_write(event: WatchEvent, own_writes: set[int]) -> bool:
+    """The event reports a status this manager's controller wrote itself: nothing new to do.
+    Forgets the version, as each is seen once."""
+    if event.type == "MODIFIED" and event.resource_version in own_writes:
+        own_writes.discard(event.resource_version)
+        return True
+    return False

@@ -235,24 +235,7 @@ def test_deleting_stops_replicas_and_removes_the_route(bench: ServingBench) -> N
 
 
 def test_replicas_count_against_the_namespace_quota(bench: ServingBench) -> None:
-    bench.store.create(
-        "clusterqueues.mlkube.io",
-        {
-            "apiVersion": "mlkube.io/v1alpha1",
-            "kind": "ClusterQueue",
-            "metadata": {"name": "team"},
-            "spec": {
-                "namespaces": ["default"],
-                "resourceGroups": [
-                    {
-                        "flavors": [
-                            {"name": "cpu", "resources": [{"name": "cpu", "nominalQuota": "1"}]}
-                        ]
-                    }
-                ],
-            },
-        },
-    )
+    _one_core_queue(bench)
     bench.store.create(
         "resourceflavors.mlkube.io",
         {"apiVersion": "mlkube.io/v1alpha1", "kind": "ResourceFlavor", "metadata": {"name": "cpu"}},
@@ -368,3 +351,56 @@ def test_a_slow_first_start_is_not_taken_for_idleness(bench: ServingBench) -> No
         bench.advance(0.5)
     assert bench.replicas() == []
     assert bench.ready()["reason"] == "ScaledToZero"
+
+
+def _one_core_queue(bench: ServingBench) -> None:
+    bench.store.create(
+        "clusterqueues.mlkube.io",
+        {
+            "apiVersion": "mlkube.io/v1alpha1",
+            "kind": "ClusterQueue",
+            "metadata": {"name": "team"},
+            "spec": {
+                "namespaces": ["default"],
+                "resourceGroups": [
+                    {
+                        "flavors": [
+                            {"name": "cpu", "resources": [{"name": "cpu", "nominalQuota": "1"}]}
+                        ]
+                    }
+                ],
+            },
+        },
+    )
+
+
+def test_a_preempted_replica_waits_again_without_counting_as_a_crash(bench: ServingBench) -> None:
+    _one_core_queue(bench)
+    bench.store.create(
+        "priorityclasses.scheduling.k8s.io",
+        {
+            "apiVersion": "scheduling.k8s.io/v1",
+            "kind": "PriorityClass",
+            "metadata": {"name": "urgent"},
+            "value": 1000,
+        },
+    )
+    bench.settle()
+    bench.serve(resources={"cpu": "1"})
+    bench.announce_all()
+    step = {"name": "s", "python": {"module": "mlkube.testing.steps", "function": "noop"}}
+    bench.submit([{**step, "resources": {"cpu": "1"}}], cache=False, priorityClassName="urgent")
+    assert bench.phases() == {"s": "Running"}
+    assert bench.replicas() == []
+    revision = bench.isvc()["status"]["revisions"][0]
+    assert revision["restarts"] == 0
+    assert revision["message"].startswith("Pending: quota")
+    assert bench.ready()["reason"] == "ReplicasStarting"
+
+
+def test_node_status_counts_running_replicas(bench: ServingBench) -> None:
+    bench.serve(resources={"cpu": "1"})
+    bench.advance(0.5)
+    node = bench.store.list("nodes")[0][0]
+    assert node["status"]["running"] == 1
+    assert node["status"]["allocated"]["cpu"] == "1"

@@ -255,9 +255,11 @@ class InferenceServiceController:
             exit_ = self.runs.pop_exit(replica.workload_id)
             if exit_ is None:
                 continue
+            # Made room for higher-priority work: queued again, neither a crash nor a restart.
+            preempted = replica.workload_id in self.runs.queue.preempting
             self.runs.release(replica.workload_id)
             del revision.replicas[replica.slot]
-            if replica.phase == "Stopping":
+            if replica.phase == "Stopping" or preempted:
                 continue
             revision.restarts += 1
             if replica.phase == "Starting":
