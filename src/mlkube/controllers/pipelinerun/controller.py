@@ -14,13 +14,14 @@ from collections.abc import Callable
 from typing import Any
 
 from mlkube.api.clock import Clock
-from mlkube.api.errors import Conflict, NotFound
+from mlkube.api.errors import NotFound
 from mlkube.api.kinds import PIPELINE_RUN
 from mlkube.api.pipelinerun import (
     FINISHED_RUN_PHASES,
     PipelineRun,
     StepUsage,
 )
+from mlkube.controllers.finalizers import add_finalizer, remove_finalizer
 from mlkube.controllers.pipelinerun.launch import (
     run_key_of,
     run_of,
@@ -129,14 +130,9 @@ class PipelineRunController:
             self.queue.drop_run(key)
             return None
         if FINALIZER not in run.metadata.finalizers:
-            obj = self._add_finalizer(obj)
+            obj = add_finalizer(self.store, RESOURCE, obj, FINALIZER)
             run = PipelineRun.model_validate(obj)
         return RunPass(self, run, obj).execute()
-
-    def _add_finalizer(self, obj: dict[str, Any]) -> dict[str, Any]:
-        meta = obj["metadata"]
-        meta["finalizers"] = [*meta.get("finalizers", []), FINALIZER]
-        return self.store.update(RESOURCE, obj)
 
     def _finalize(self, key: str, obj: dict[str, Any]) -> float | None:
         """Deleting: stop every workload of the run, then let the store remove it."""
@@ -149,14 +145,8 @@ class PipelineRunController:
                 self.runtime.stop(workload_id, grace_seconds=self.stop_grace_seconds)
         if self.queue.running_of(key):
             return 0.5
-        meta = obj["metadata"]
-        meta["finalizers"] = [f for f in meta.get("finalizers", []) if f != FINALIZER]
-        try:
-            self.store.update(RESOURCE, obj)
-        except Conflict:
+        if not remove_finalizer(self.store, RESOURCE, obj, FINALIZER):
             return 0.0
-        except NotFound:
-            pass
         namespace, name = key.split("/", 1)
         shutil.rmtree(self.data.run_dir(namespace, name), ignore_errors=True)
         return None
