@@ -1,7 +1,14 @@
-"""One behavioural suite for every `ResourceStore`: SQLite on a real file, and the memory fake."""
+"""One behavioural suite for every `ResourceStore`: SQLite on a real file, and the memory fake.
+
+`tests/integration/kube/test_kubernetes_store.py` runs it against `KubernetesStore` too, all
+but the tests it lists with a reason. To stay portable a test uses only the `store` and `head`
+fixtures, objects an API server accepts unchanged (`pipeline`), the namespaces team-a,
+team-b and team-c, and resource versions relative to `head`.
+"""
 
 from __future__ import annotations
 
+import copy
 import string
 import threading
 from collections.abc import Iterator
@@ -19,14 +26,22 @@ from mlkube.api.errors import (
     NotFound,
     ServiceUnavailable,
 )
+from mlkube.api.pipeline import Pipeline
 from mlkube.store.base import ResourceStore, WatchEvent
 from mlkube.store.engine import StoreEngine
 from mlkube.store.sqlite import SqliteStore
 from mlkube.testing.clock import FakeClock
 from mlkube.testing.memory_store import MemoryStore
 
+PIPELINES = "pipelines.mlkube.io"
 RUNS = "pipelineruns.mlkube.io"
 NAMESPACES = "namespaces"
+
+# A Pipeline spec with every default filled in, so a server that validates and defaults
+# objects stores it unchanged (the embedded stores never look inside `spec`).
+SPEC = Pipeline.model_validate(
+    {"spec": {"description": "first", "steps": [{"name": "say", "command": ["true"]}]}}
+).to_dict()["spec"]
 
 
 def make_store(kind: str, tmp_path: Path, clock: FakeClock, retention: int) -> StoreEngine:
@@ -52,13 +67,24 @@ def store(backend: str, tmp_path: Path, clock: FakeClock) -> Iterator[ResourceSt
     s.close()
 
 
-def run(name: str, ns: str = "team-a", **extra: Any) -> dict[str, Any]:
+@pytest.fixture
+def head() -> int:
+    """The store's resource version when the test starts: 0, for a new embedded store."""
+    return 0
+
+
+def spec(**changes: Any) -> dict[str, Any]:
+    """A fresh copy of `SPEC`, with `changes` (e.g. `description="eval"`) applied."""
+    return {**copy.deepcopy(SPEC), **changes}
+
+
+def pipeline(name: str, ns: str = "team-a", **extra: Any) -> dict[str, Any]:
     meta: dict[str, Any] = {"name": name, "namespace": ns, **extra.pop("meta", {})}
     obj: dict[str, Any] = {
         "apiVersion": "mlkube.io/v1alpha1",
-        "kind": "PipelineRun",
+        "kind": "Pipeline",
         "metadata": meta,
-        "spec": {"pipeline": "train", "params": {"lr": 0.1}},
+        "spec": spec(),
     }
     obj.update(extra)
     return obj
@@ -72,47 +98,47 @@ def rv(obj: dict[str, Any]) -> int:
 
 
 def test_create_sets_server_fields_from_the_clock(store: ResourceStore) -> None:
-    created = store.create(RUNS, run("a"))
+    created = store.create(PIPELINES, pipeline("a"))
     meta = created["metadata"]
     assert meta["creationTimestamp"] == "2026-01-01T00:00:00Z"
     assert meta["generation"] == 1
     assert meta["resourceVersion"] == "1"
     assert len(meta["uid"]) == 36
-    assert created["spec"] == {"pipeline": "train", "params": {"lr": 0.1}}
-    assert store.get(RUNS, "team-a", "a") == created
+    assert created["spec"] == SPEC
+    assert store.get(PIPELINES, "team-a", "a") == created
 
 
 def test_create_ignores_client_sent_server_fields(store: ResourceStore) -> None:
-    sent = run(
+    sent = pipeline(
         "a", meta={"uid": "mine", "generation": 7, "deletionTimestamp": "2020-01-01T00:00:00Z"}
     )
-    meta = store.create(RUNS, sent)["metadata"]
+    meta = store.create(PIPELINES, sent)["metadata"]
     assert meta["uid"] != "mine"
     assert meta["generation"] == 1
     assert "deletionTimestamp" not in meta
 
 
-def test_resource_version_is_one_global_counter(store: ResourceStore) -> None:
-    first = store.create(RUNS, run("a"))
-    second = store.create(NAMESPACES, {"metadata": {"name": "team-a"}})
-    third = store.create(RUNS, run("a", ns="team-b"))
-    assert [rv(first), rv(second), rv(third)] == [1, 2, 3]
-    assert store.current_resource_version() == 3
+def test_resource_version_is_one_global_counter(store: ResourceStore, head: int) -> None:
+    first = store.create(PIPELINES, pipeline("a"))
+    second = store.create(NAMESPACES, {"metadata": {"name": "fresh"}})
+    third = store.create(PIPELINES, pipeline("a", ns="team-b"))
+    assert [rv(first), rv(second), rv(third)] == [head + 1, head + 2, head + 3]
+    assert store.current_resource_version() == head + 3
 
 
 def test_create_neither_mutates_its_argument_nor_shares_the_result(store: ResourceStore) -> None:
-    sent = run("a")
-    created = store.create(RUNS, sent)
-    assert sent == run("a")
-    created["spec"]["params"]["lr"] = 9
-    sent["spec"]["params"]["lr"] = 8
-    assert store.get(RUNS, "team-a", "a")["spec"]["params"]["lr"] == 0.1
+    sent = pipeline("a")
+    created = store.create(PIPELINES, sent)
+    assert sent == pipeline("a")
+    created["spec"]["steps"][0]["command"][0] = "false"
+    sent["spec"]["steps"][0]["command"][0] = "exit"
+    assert store.get(PIPELINES, "team-a", "a")["spec"] == SPEC
 
 
 def test_generate_name_appends_five_random_characters(store: ResourceStore) -> None:
-    obj = run("x")
+    obj = pipeline("x")
     obj["metadata"] = {"generateName": "train-", "namespace": "team-a"}
-    names = {store.create(RUNS, obj)["metadata"]["name"] for _ in range(20)}
+    names = {store.create(PIPELINES, obj)["metadata"]["name"] for _ in range(20)}
     assert len(names) == 20
     for name in names:
         prefix, suffix = name[:6], name[6:]
@@ -122,22 +148,22 @@ def test_generate_name_appends_five_random_characters(store: ResourceStore) -> N
 
 def test_create_without_a_name_is_invalid(store: ResourceStore) -> None:
     with pytest.raises(Invalid, match="name or generateName is required"):
-        store.create(RUNS, {"metadata": {"namespace": "team-a"}})
+        store.create(PIPELINES, {"metadata": {"namespace": "team-a"}})
 
 
-def test_create_twice_raises_already_exists(store: ResourceStore) -> None:
-    store.create(RUNS, run("a"))
+def test_create_twice_raises_already_exists(store: ResourceStore, head: int) -> None:
+    store.create(PIPELINES, pipeline("a"))
     with pytest.raises(AlreadyExists) as err:
-        store.create(RUNS, run("a"))
-    assert err.value.message == 'pipelineruns.mlkube.io "a" already exists'
-    assert (err.value.kind, err.value.group, err.value.name) == ("pipelineruns", "mlkube.io", "a")
-    assert store.current_resource_version() == 1
+        store.create(PIPELINES, pipeline("a"))
+    assert err.value.message == 'pipelines.mlkube.io "a" already exists'
+    assert (err.value.kind, err.value.group, err.value.name) == ("pipelines", "mlkube.io", "a")
+    assert store.current_resource_version() == head + 1
 
 
 def test_same_name_in_other_namespace_or_resource_is_fine(store: ResourceStore) -> None:
-    store.create(RUNS, run("a"))
-    store.create(RUNS, run("a", ns="team-b"))
-    store.create("pipelines.mlkube.io", run("a"))
+    store.create(PIPELINES, pipeline("a"))
+    store.create(PIPELINES, pipeline("a", ns="team-b"))
+    store.create(RUNS, pipeline("a"))
     assert store.current_resource_version() == 3
 
 
@@ -152,155 +178,159 @@ def test_get_missing_raises_not_found_with_kubernetes_message(store: ResourceSto
 
 
 def test_cluster_scoped_objects_have_no_namespace(store: ResourceStore) -> None:
-    created = store.create(NAMESPACES, {"metadata": {"name": "team-a", "namespace": ""}})
+    created = store.create(NAMESPACES, {"metadata": {"name": "fresh", "namespace": ""}})
     assert "namespace" not in created["metadata"]
-    assert store.get(NAMESPACES, "", "team-a") == created
+    assert store.get(NAMESPACES, "", "fresh") == created
 
 
-def test_values_json_cannot_hold_are_refused(store: ResourceStore) -> None:
+def test_values_json_cannot_hold_are_refused(store: ResourceStore, head: int) -> None:
     with pytest.raises(BadRequest, match="not valid JSON"):
-        store.create(RUNS, run("a", spec={"when": object()}))
+        store.create(PIPELINES, pipeline("a", spec={"when": object()}))
     with pytest.raises(BadRequest):
-        store.create(RUNS, run("a", spec={"x": float("nan")}))
-    assert store.current_resource_version() == 0
+        store.create(PIPELINES, pipeline("a", spec={"x": float("nan")}))
+    assert store.current_resource_version() == head
     with pytest.raises(NotFound):
-        store.get(RUNS, "team-a", "a")
+        store.get(PIPELINES, "team-a", "a")
 
 
 # ---- list ------------------------------------------------------------------------------
 
 
-def test_list_sorts_by_namespace_then_name_and_returns_the_version(store: ResourceStore) -> None:
-    for ns, name in [("b", "x"), ("a", "z"), ("a", "b"), ("c", "a")]:
-        store.create(RUNS, run(name, ns=ns))
+def test_list_sorts_by_namespace_then_name_and_returns_the_version(
+    store: ResourceStore, head: int
+) -> None:
+    for ns, name in [("team-b", "x"), ("team-a", "z"), ("team-a", "b"), ("team-c", "a")]:
+        store.create(PIPELINES, pipeline(name, ns=ns))
     store.create(NAMESPACES, {"metadata": {"name": "other"}})
-    items, version = store.list(RUNS)
+    items, version = store.list(PIPELINES)
     assert [(o["metadata"]["namespace"], o["metadata"]["name"]) for o in items] == [
-        ("a", "b"),
-        ("a", "z"),
-        ("b", "x"),
-        ("c", "a"),
+        ("team-a", "b"),
+        ("team-a", "z"),
+        ("team-b", "x"),
+        ("team-c", "a"),
     ]
-    assert version == 5
-    assert [o["metadata"]["name"] for o in store.list(RUNS, "a")[0]] == ["b", "z"]
-    assert store.list(RUNS, "nowhere") == ([], 5)
+    assert version == head + 5 == store.current_resource_version()
+    assert [o["metadata"]["name"] for o in store.list(PIPELINES, "team-a")[0]] == ["b", "z"]
+    assert store.list(PIPELINES, "nowhere") == ([], head + 5)
 
 
 def test_list_filters_by_label_selector(store: ResourceStore) -> None:
-    store.create(RUNS, run("a", meta={"labels": {"team": "vision", "tier": "gold"}}))
-    store.create(RUNS, run("b", meta={"labels": {"team": "nlp"}}))
-    store.create(RUNS, run("c"))
+    store.create(PIPELINES, pipeline("a", meta={"labels": {"team": "vision", "tier": "gold"}}))
+    store.create(PIPELINES, pipeline("b", meta={"labels": {"team": "nlp"}}))
+    store.create(PIPELINES, pipeline("c"))
 
     def names(selector: str) -> list[str]:
-        return [o["metadata"]["name"] for o in store.list(RUNS, label_selector=selector)[0]]
+        return [o["metadata"]["name"] for o in store.list(PIPELINES, label_selector=selector)[0]]
 
     assert names("team=vision") == ["a"]
     assert names("team!=vision") == ["b", "c"]
     assert names("team in (vision,nlp),!tier") == ["b"]
     assert names("tier") == ["a"]
     with pytest.raises(BadRequest, match="unable to parse requirement"):
-        store.list(RUNS, label_selector="team in vision")
+        store.list(PIPELINES, label_selector="team in vision")
 
 
 # ---- update ----------------------------------------------------------------------------
 
 
 def test_update_with_stale_resource_version_conflicts(store: ResourceStore) -> None:
-    created = store.create(RUNS, run("a"))
-    store.update(RUNS, created)  # unchanged: no write, version stays valid
-    changed = {**created, "spec": {"pipeline": "eval"}}
-    store.update(RUNS, changed)
+    created = store.create(PIPELINES, pipeline("a"))
+    assert store.update(PIPELINES, created) == created  # unchanged: no write, version valid
+    store.update(PIPELINES, {**created, "spec": spec(description="eval")})
     with pytest.raises(Conflict) as err:
-        store.update(RUNS, {**created, "spec": {"pipeline": "other"}})
+        store.update(PIPELINES, {**created, "spec": spec(description="other")})
     assert err.value.message == (
-        'Operation cannot be fulfilled on pipelineruns.mlkube.io "a": the object has been '
+        'Operation cannot be fulfilled on pipelines.mlkube.io "a": the object has been '
         "modified; please apply your changes to the latest version and try again"
     )
 
 
-def test_update_without_resource_version_is_unconditional(store: ResourceStore) -> None:
-    store.create(RUNS, run("a"))
-    obj = run("a", spec={"pipeline": "eval"})
-    updated = store.update(RUNS, obj)
-    assert updated["spec"] == {"pipeline": "eval"}
-    assert rv(updated) == 2
+def test_update_without_resource_version_is_unconditional(store: ResourceStore, head: int) -> None:
+    store.create(PIPELINES, pipeline("a"))
+    updated = store.update(PIPELINES, pipeline("a", spec=spec(description="eval")))
+    assert updated["spec"] == spec(description="eval")
+    assert rv(updated) == head + 2
+    assert updated["metadata"]["generation"] == 2
+    # A JSON null is no version either.
+    sent = pipeline("a", meta={"resourceVersion": None}, spec=spec(description="again"))
+    assert rv(store.update(PIPELINES, sent)) == head + 3
 
 
 def test_update_keeps_status_and_server_fields(store: ResourceStore, clock: FakeClock) -> None:
-    created = store.create(RUNS, run("a", status={"phase": "Running"}))
+    created = store.create(PIPELINES, pipeline("a", status={"phase": "Running"}))
     clock.advance(60)
-    sent = run("a", spec={"pipeline": "eval"}, status={"phase": "Hacked"})
+    sent = pipeline("a", spec={"pipeline": "eval"}, status={"phase": "Hacked"})
     sent["metadata"].update(creationTimestamp="1999-01-01T00:00:00Z", generation=40)
-    updated = store.update(RUNS, sent)
+    updated = store.update(PIPELINES, sent)
     assert updated["status"] == {"phase": "Running"}
     for key in ("uid", "creationTimestamp"):
         assert updated["metadata"][key] == created["metadata"][key]
     assert updated["metadata"]["generation"] == 2
 
 
-def test_generation_moves_only_when_spec_changes(store: ResourceStore) -> None:
-    created = store.create(RUNS, run("a"))
+def test_generation_moves_only_when_spec_changes(store: ResourceStore, head: int) -> None:
+    created = store.create(PIPELINES, pipeline("a"))
     relabelled = store.update(
-        RUNS, {**created, "metadata": {**created["metadata"], "labels": {"x": "y"}}}
+        PIPELINES, {**created, "metadata": {**created["metadata"], "labels": {"x": "y"}}}
     )
     assert relabelled["metadata"]["generation"] == 1
-    assert rv(relabelled) == 2
-    respecced = store.update(RUNS, {**relabelled, "spec": {"pipeline": "eval"}})
+    assert rv(relabelled) == head + 2
+    respecced = store.update(PIPELINES, {**relabelled, "spec": spec(description="eval")})
     assert respecced["metadata"]["generation"] == 2
 
 
 def test_an_update_that_changes_nothing_writes_nothing(store: ResourceStore) -> None:
-    created = store.create(RUNS, run("a", status={"phase": "Running"}))
-    assert store.update(RUNS, created) == created
-    assert store.update_status(RUNS, created) == created
-    assert store.patch(RUNS, "team-a", "a", {"spec": {"pipeline": "train"}}) == created
+    created = store.create(PIPELINES, pipeline("a", status={"phase": "Running"}))
+    assert store.update(PIPELINES, created) == created
+    assert store.update_status(PIPELINES, created) == created
+    assert store.patch(PIPELINES, "team-a", "a", {"spec": {"description": "first"}}) == created
     assert store.current_resource_version() == 1
     assert len(store.events_since(0)) == 1
 
 
 def test_true_is_not_one_for_change_detection(store: ResourceStore) -> None:
-    store.create(RUNS, run("a", spec={"flag": 1}))
-    updated = store.update(RUNS, run("a", spec={"flag": True}))
+    store.create(PIPELINES, pipeline("a", spec={"flag": 1}))
+    updated = store.update(PIPELINES, pipeline("a", spec={"flag": True}))
     assert updated["spec"] == {"flag": True}
     assert rv(updated) == 2
 
 
 def test_update_missing_raises_not_found(store: ResourceStore) -> None:
     with pytest.raises(NotFound):
-        store.update(RUNS, run("ghost"))
+        store.update(PIPELINES, pipeline("ghost"))
     with pytest.raises(Invalid):
-        store.update(RUNS, {"metadata": {}})
+        store.update(PIPELINES, {"metadata": {}})
 
 
 def test_update_of_a_recreated_object_conflicts_on_uid(store: ResourceStore) -> None:
-    old = store.create(RUNS, run("a"))
-    store.delete(RUNS, "team-a", "a")
-    store.create(RUNS, run("a"))
+    old = store.create(PIPELINES, pipeline("a"))
+    store.delete(PIPELINES, "team-a", "a")
+    store.create(PIPELINES, pipeline("a"))
     stale = {**old, "metadata": {**old["metadata"], "resourceVersion": None}}
     with pytest.raises(Conflict, match="UID in precondition"):
-        store.update(RUNS, stale)
+        store.update(PIPELINES, stale)
 
 
 # ---- status ----------------------------------------------------------------------------
 
 
 def test_update_status_replaces_only_status(store: ResourceStore) -> None:
-    created = store.create(RUNS, run("a", status={"phase": "Pending"}))
+    created = store.create(PIPELINES, pipeline("a", status={"phase": "Pending"}))
     sent = {**created, "spec": {"pipeline": "hacked"}, "status": {"phase": "Running"}}
     sent["metadata"] = {**created["metadata"], "labels": {"hacked": "yes"}}
-    updated = store.update_status(RUNS, sent)
+    updated = store.update_status(PIPELINES, sent)
     assert updated["status"] == {"phase": "Running"}
     assert updated["spec"] == created["spec"]
     assert "labels" not in updated["metadata"]
     assert updated["metadata"]["generation"] == 1
     assert rv(updated) == 2
     with pytest.raises(Conflict):
-        store.update_status(RUNS, {**created, "status": {"phase": "Failed"}})
+        store.update_status(PIPELINES, {**created, "status": {"phase": "Failed"}})
 
 
 def test_update_status_without_status_clears_it(store: ResourceStore) -> None:
-    created = store.create(RUNS, run("a", status={"phase": "Pending"}))
-    cleared = store.update_status(RUNS, {k: v for k, v in created.items() if k != "status"})
+    created = store.create(PIPELINES, pipeline("a", status={"phase": "Pending"}))
+    cleared = store.update_status(PIPELINES, {k: v for k, v in created.items() if k != "status"})
     assert "status" not in cleared
 
 
@@ -308,24 +338,24 @@ def test_update_status_without_status_clears_it(store: ResourceStore) -> None:
 
 
 def test_patch_merges_and_null_removes(store: ResourceStore) -> None:
-    store.create(RUNS, run("a", meta={"labels": {"a": "1", "b": "2"}}))
+    store.create(PIPELINES, pipeline("a", meta={"labels": {"a": "1", "b": "2"}}))
     patched = store.patch(
-        RUNS,
+        PIPELINES,
         "team-a",
         "a",
-        {"metadata": {"labels": {"a": None, "c": "3"}}, "spec": {"params": None}},
+        {"metadata": {"labels": {"a": None, "c": "3"}}, "spec": {"description": None}},
     )
     assert patched["metadata"]["labels"] == {"b": "2", "c": "3"}
-    assert patched["spec"] == {"pipeline": "train"}
+    assert patched["spec"] == {k: v for k, v in SPEC.items() if k != "description"}
     assert patched["metadata"]["generation"] == 2
 
 
 def test_patch_ignores_status_unless_on_the_status_subresource(store: ResourceStore) -> None:
-    store.create(RUNS, run("a", status={"phase": "Pending", "step": 1}))
-    kept = store.patch(RUNS, "team-a", "a", {"status": {"phase": "Hacked"}, "spec": {"x": 1}})
+    store.create(PIPELINES, pipeline("a", status={"phase": "Pending", "step": 1}))
+    kept = store.patch(PIPELINES, "team-a", "a", {"status": {"phase": "Hacked"}, "spec": {"x": 1}})
     assert kept["status"] == {"phase": "Pending", "step": 1}
     patched = store.patch(
-        RUNS,
+        PIPELINES,
         "team-a",
         "a",
         {"status": {"phase": "Running"}, "spec": {"y": 2}},
@@ -334,148 +364,165 @@ def test_patch_ignores_status_unless_on_the_status_subresource(store: ResourceSt
     assert patched["status"] == {"phase": "Running", "step": 1}
     assert "y" not in patched["spec"]
     assert patched["metadata"]["generation"] == 2  # from the spec patch before, not this one
-    gone = store.patch(RUNS, "team-a", "a", {"status": None}, subresource="status")
+    gone = store.patch(PIPELINES, "team-a", "a", {"status": None}, subresource="status")
     assert "status" not in gone
 
 
 def test_status_patch_without_status_changes_nothing(store: ResourceStore) -> None:
-    created = store.create(RUNS, run("a", status={"startTime": None}))
-    assert store.patch(RUNS, "team-a", "a", {"spec": {"x": 1}}, subresource="status") == created
-    assert store.patch(RUNS, "team-a", "a", {"status": {}}, subresource="status") == created
+    created = store.create(PIPELINES, pipeline("a", status={"startTime": None}))
+    assert (
+        store.patch(PIPELINES, "team-a", "a", {"spec": {"x": 1}}, subresource="status") == created
+    )
+    assert store.patch(PIPELINES, "team-a", "a", {"status": {}}, subresource="status") == created
 
 
 def test_a_namespace_must_be_a_string(store: ResourceStore) -> None:
     with pytest.raises(Invalid, match=r"metadata\.namespace"):
-        store.create(RUNS, {"metadata": {"generateName": "x-", "namespace": 5}})
+        store.create(PIPELINES, {"metadata": {"generateName": "x-", "namespace": 5}})
 
 
 def test_patch_resource_version_is_a_precondition(store: ResourceStore) -> None:
-    created = store.create(RUNS, run("a"))
-    ok = store.patch(RUNS, "team-a", "a", {"metadata": {"resourceVersion": "1"}, "spec": {"x": 1}})
-    assert rv(ok) == 2
+    created = store.create(PIPELINES, pipeline("a"))
+    version = created["metadata"]["resourceVersion"]
+    precondition = {"metadata": {"resourceVersion": version}, "spec": {"description": "x"}}
+    ok = store.patch(PIPELINES, "team-a", "a", precondition)
+    assert rv(ok) == rv(created) + 1
     with pytest.raises(Conflict):
-        store.patch(RUNS, "team-a", "a", {"metadata": created["metadata"], "spec": {"x": 2}})
+        stale = {"metadata": created["metadata"], "spec": {"description": "y"}}
+        store.patch(PIPELINES, "team-a", "a", stale)
 
 
 def test_patch_refuses_renames_and_unknown_subresources(store: ResourceStore) -> None:
-    store.create(RUNS, run("a"))
+    store.create(PIPELINES, pipeline("a"))
     with pytest.raises(BadRequest, match="name or namespace"):
-        store.patch(RUNS, "team-a", "a", {"metadata": {"name": "b"}})
+        store.patch(PIPELINES, "team-a", "a", {"metadata": {"name": "b"}})
     with pytest.raises(BadRequest, match="scale"):
-        store.patch(RUNS, "team-a", "a", {}, subresource="scale")
+        store.patch(PIPELINES, "team-a", "a", {}, subresource="scale")
     with pytest.raises(NotFound):
-        store.patch(RUNS, "team-a", "ghost", {"spec": {}})
+        store.patch(PIPELINES, "team-a", "ghost", {"spec": {}})
 
 
 # ---- delete and finalizers -------------------------------------------------------------
 
 
-def test_delete_without_finalizers_removes_and_reports_last_state(store: ResourceStore) -> None:
-    store.create(RUNS, run("a"))
-    deleted = store.delete(RUNS, "team-a", "a")
-    assert rv(deleted) == 2
+def test_delete_without_finalizers_removes_and_reports_last_state(
+    store: ResourceStore, head: int
+) -> None:
+    store.create(PIPELINES, pipeline("a"))
+    deleted = store.delete(PIPELINES, "team-a", "a")
+    assert rv(deleted) == head + 2
     with pytest.raises(NotFound):
-        store.get(RUNS, "team-a", "a")
-    event = store.events_since(1)[0]
-    assert (event.type, event.resource_version, event.object) == ("DELETED", 2, deleted)
+        store.get(PIPELINES, "team-a", "a")
+    event = store.events_since(head + 1)[0]
+    assert (event.type, event.resource_version, event.object) == ("DELETED", head + 2, deleted)
     with pytest.raises(NotFound):
-        store.delete(RUNS, "team-a", "a")
+        store.delete(PIPELINES, "team-a", "a")
 
 
 def test_delete_with_finalizers_marks_and_update_completes_it(
     store: ResourceStore, clock: FakeClock
 ) -> None:
-    store.create(RUNS, run("a", meta={"finalizers": ["mlkube.io/cleanup"]}))
+    store.create(PIPELINES, pipeline("a", meta={"finalizers": ["mlkube.io/cleanup"]}))
     clock.advance(90)
-    marked = store.delete(RUNS, "team-a", "a")
+    marked = store.delete(PIPELINES, "team-a", "a")
     meta = marked["metadata"]
     assert meta["deletionTimestamp"] == "2026-01-01T00:01:30Z"
     assert meta["deletionGracePeriodSeconds"] == 0
     assert meta["generation"] == 2
-    assert store.get(RUNS, "team-a", "a") == marked
-    assert store.delete(RUNS, "team-a", "a") == marked  # again: nothing happens
+    assert store.get(PIPELINES, "team-a", "a") == marked
+    assert store.delete(PIPELINES, "team-a", "a") == marked  # again: nothing happens
     assert store.current_resource_version() == 2
     # A client cannot clear the deletion mark by sending an object without it.
     relabelled = store.update(
-        RUNS, run("a", meta={"finalizers": ["mlkube.io/cleanup"], "labels": {"x": "y"}})
+        PIPELINES,
+        pipeline("a", meta={"finalizers": ["mlkube.io/cleanup"], "labels": {"x": "y"}}),
     )
     assert relabelled["metadata"]["deletionTimestamp"] == meta["deletionTimestamp"]
     done = store.update(
-        RUNS, {**relabelled, "metadata": {**relabelled["metadata"], "finalizers": []}}
+        PIPELINES, {**relabelled, "metadata": {**relabelled["metadata"], "finalizers": []}}
     )
     assert rv(done) == 4
     with pytest.raises(NotFound):
-        store.get(RUNS, "team-a", "a")
+        store.get(PIPELINES, "team-a", "a")
     assert [e.type for e in store.events_since(0)] == ["ADDED", "MODIFIED", "MODIFIED", "DELETED"]
 
 
 def test_patch_that_clears_finalizers_deletes(store: ResourceStore) -> None:
-    store.create(RUNS, run("a", meta={"finalizers": ["f"]}))
-    store.delete(RUNS, "team-a", "a")
-    last = store.patch(RUNS, "team-a", "a", {"metadata": {"finalizers": None}})
+    store.create(PIPELINES, pipeline("a", meta={"finalizers": ["f"]}))
+    store.delete(PIPELINES, "team-a", "a")
+    last = store.patch(PIPELINES, "team-a", "a", {"metadata": {"finalizers": None}})
     assert "finalizers" not in last["metadata"]
-    assert store.list(RUNS)[0] == []
+    assert store.list(PIPELINES)[0] == []
 
 
 def test_clearing_finalizers_of_a_live_object_just_updates(store: ResourceStore) -> None:
-    store.create(RUNS, run("a", meta={"finalizers": ["f"]}))
-    updated = store.patch(RUNS, "team-a", "a", {"metadata": {"finalizers": []}})
+    store.create(PIPELINES, pipeline("a", meta={"finalizers": ["f"]}))
+    updated = store.patch(PIPELINES, "team-a", "a", {"metadata": {"finalizers": []}})
     assert updated["metadata"]["finalizers"] == []
-    assert store.get(RUNS, "team-a", "a") == updated
+    assert store.get(PIPELINES, "team-a", "a") == updated
 
 
-def test_delete_precondition(store: ResourceStore) -> None:
-    store.create(RUNS, run("a"))
+def test_delete_precondition(store: ResourceStore, head: int) -> None:
+    created = store.create(PIPELINES, pipeline("a"))
     with pytest.raises(Conflict):
-        store.delete(RUNS, "team-a", "a", resource_version="7")
-    assert rv(store.delete(RUNS, "team-a", "a", resource_version="1")) == 2
+        store.delete(PIPELINES, "team-a", "a", resource_version=str(head + 7))
+    version = created["metadata"]["resourceVersion"]
+    assert rv(store.delete(PIPELINES, "team-a", "a", resource_version=version)) == head + 2
 
 
 def test_delete_collection_honours_namespace_selector_and_finalizers(store: ResourceStore) -> None:
-    store.create(RUNS, run("plain"))
-    store.create(RUNS, run("held", meta={"finalizers": ["f"]}))
-    store.create(RUNS, run("kept", meta={"labels": {"keep": "yes"}}))
-    store.create(RUNS, run("elsewhere", ns="team-b"))
-    results = store.delete_collection(RUNS, "team-a", label_selector="!keep")
+    store.create(PIPELINES, pipeline("plain"))
+    store.create(PIPELINES, pipeline("held", meta={"finalizers": ["f"]}))
+    store.create(PIPELINES, pipeline("kept", meta={"labels": {"keep": "yes"}}))
+    store.create(PIPELINES, pipeline("elsewhere", ns="team-b"))
+    results = store.delete_collection(PIPELINES, "team-a", label_selector="!keep")
     assert [o["metadata"]["name"] for o in results] == ["held", "plain"]
-    remaining = [o["metadata"]["name"] for o in store.list(RUNS)[0]]
+    remaining = [o["metadata"]["name"] for o in store.list(PIPELINES)[0]]
     assert remaining == ["held", "kept", "elsewhere"]
-    assert "deletionTimestamp" in store.get(RUNS, "team-a", "held")["metadata"]
-    assert store.delete_collection(RUNS, "nowhere") == []
+    assert "deletionTimestamp" in store.get(PIPELINES, "team-a", "held")["metadata"]
+    assert store.delete_collection(PIPELINES, "nowhere") == []
+    everywhere = store.delete_collection(PIPELINES, None, label_selector="keep")
+    assert [o["metadata"]["name"] for o in everywhere] == ["kept"]
 
 
 # ---- events ----------------------------------------------------------------------------
 
 
-def test_events_since_returns_ordered_filtered_events(store: ResourceStore) -> None:
-    a = store.create(RUNS, run("a"))
-    store.create(RUNS, run("b", ns="team-b"))
-    store.create(NAMESPACES, {"metadata": {"name": "team-a"}})
-    store.update(RUNS, {**a, "spec": {"pipeline": "eval"}})
-    everything = store.events_since(0)
-    assert [(e.type, e.resource_version) for e in everything] == [
+def test_events_since_returns_ordered_filtered_events(store: ResourceStore, head: int) -> None:
+    a = store.create(PIPELINES, pipeline("a"))
+    store.create(PIPELINES, pipeline("b", ns="team-b"))
+    store.create(NAMESPACES, {"metadata": {"name": "fresh"}})
+    store.update(PIPELINES, {**a, "spec": spec(description="eval")})
+    everything = store.events_since(head)
+    assert [(e.type, e.resource_version - head) for e in everything] == [
         ("ADDED", 1),
         ("ADDED", 2),
         ("ADDED", 3),
         ("MODIFIED", 4),
     ]
-    assert [e.resource_version for e in store.events_since(0, resource=RUNS)] == [1, 2, 4]
-    assert [
-        e.resource_version for e in store.events_since(1, resource=RUNS, namespace="team-a")
-    ] == [4]
-    assert [e.resource_version for e in store.events_since(0, limit=2)] == [1, 2]
-    assert store.events_since(4) == []
-    assert everything[3].object["spec"] == {"pipeline": "eval"}
+
+    def versions(after: int, **filters: Any) -> list[int]:
+        return [e.resource_version - head for e in store.events_since(head + after, **filters)]
+
+    assert versions(0, resource=PIPELINES) == [1, 2, 4]
+    assert versions(1, resource=PIPELINES, namespace="team-a") == [4]
+    assert versions(0, limit=2) == [1, 2]
+    assert store.events_since(head + 4) == []
+    assert everything[3].object["spec"] == spec(description="eval")
 
 
-def test_selector_events_follow_objects_in_and_out_of_the_selection(store: ResourceStore) -> None:
-    obj = store.create(RUNS, run("a", meta={"labels": {"tier": "gold"}}))
+def test_selector_events_follow_objects_in_and_out_of_the_selection(
+    store: ResourceStore, head: int
+) -> None:
+    obj = store.create(PIPELINES, pipeline("a", meta={"labels": {"tier": "gold"}}))
     for tier in ("silver", "gold"):
-        obj = store.update(RUNS, {**obj, "metadata": {**obj["metadata"], "labels": {"tier": tier}}})
-    store.create(RUNS, run("b", meta={"labels": {"tier": "silver"}}))
-    store.delete(RUNS, "team-a", "a")
-    events = store.events_since(0, label_selector="tier=gold")
-    assert [(e.type, e.resource_version) for e in events] == [
+        obj = store.update(
+            PIPELINES, {**obj, "metadata": {**obj["metadata"], "labels": {"tier": tier}}}
+        )
+    store.create(PIPELINES, pipeline("b", meta={"labels": {"tier": "silver"}}))
+    store.delete(PIPELINES, "team-a", "a")
+    events = store.events_since(head, label_selector="tier=gold")
+    assert [(e.type, e.resource_version - head) for e in events] == [
         ("ADDED", 1),
         ("DELETED", 2),  # stopped matching
         ("ADDED", 3),  # matches again
@@ -483,11 +530,11 @@ def test_selector_events_follow_objects_in_and_out_of_the_selection(store: Resou
     ]
 
 
-def test_a_selector_never_hides_matches_behind_the_limit(store: ResourceStore) -> None:
+def test_a_selector_never_hides_matches_behind_the_limit(store: ResourceStore, head: int) -> None:
     for i in range(30):
-        store.create(RUNS, run(f"noise-{i}"))
-    store.create(RUNS, run("wanted", meta={"labels": {"want": "yes"}}))
-    events = store.events_since(0, label_selector="want", limit=5)
+        store.create(PIPELINES, pipeline(f"noise-{i}"))
+    store.create(PIPELINES, pipeline("wanted", meta={"labels": {"want": "yes"}}))
+    events = store.events_since(head, label_selector="want", limit=5)
     assert [e.object["metadata"]["name"] for e in events] == ["wanted"]
 
 
@@ -495,7 +542,7 @@ def test_compacted_history_raises_expired(backend: str, tmp_path: Path, clock: F
     store = make_store(backend, tmp_path, clock, 3)
     try:
         for i in range(6):
-            store.create(RUNS, run(f"r{i}"))
+            store.create(PIPELINES, pipeline(f"r{i}"))
         assert [e.resource_version for e in store.events_since(3)] == [4, 5, 6]
         with pytest.raises(Expired) as err:
             store.events_since(2)
@@ -521,12 +568,12 @@ def test_subscribers_hear_each_write_after_commit(store: ResourceStore) -> None:
         heard.append((version, store.current_resource_version()))
 
     unsubscribe = store.subscribe(callback)
-    store.create(RUNS, run("a"))
-    store.update(RUNS, run("a"))  # no change, no write, no call
-    store.delete(RUNS, "team-a", "a")
+    created = store.create(PIPELINES, pipeline("a"))
+    store.update(PIPELINES, created)  # no change, no write, no call
+    store.delete(PIPELINES, "team-a", "a")
     unsubscribe()
     unsubscribe()
-    store.create(RUNS, run("b"))
+    store.create(PIPELINES, pipeline("b"))
     assert heard == [(1, 1), (2, 2)]
 
 
@@ -540,18 +587,18 @@ def test_a_failing_subscriber_never_breaks_a_write(
 
     store.subscribe(broken)
     store.subscribe(heard.append)
-    created = store.create(RUNS, run("a"))
-    assert store.get(RUNS, "team-a", "a") == created
+    created = store.create(PIPELINES, pipeline("a"))
+    assert store.get(PIPELINES, "team-a", "a") == created
     assert heard == [1]
     assert "boom" in caplog.text
 
 
 def test_watch_delivers_events_after_the_version(store: ResourceStore) -> None:
-    store.create(RUNS, run("old"))
-    _, version = store.list(RUNS)
+    store.create(PIPELINES, pipeline("old"))
+    _, version = store.list(PIPELINES)
     store.create(NAMESPACES, {"metadata": {"name": "ignored"}})
-    store.create(RUNS, run("new"))
-    with store.watch(RUNS, resource_version=version) as watch:
+    store.create(PIPELINES, pipeline("new"))
+    with store.watch(PIPELINES, resource_version=version) as watch:
         event = watch.next(timeout=0)
         assert event is not None
         assert (event.type, event.object["metadata"]["name"]) == ("ADDED", "new")
@@ -560,10 +607,10 @@ def test_watch_delivers_events_after_the_version(store: ResourceStore) -> None:
     assert watch.next(timeout=0) is None
 
 
-def test_watch_wakes_on_a_write_from_another_thread(store: ResourceStore) -> None:
-    watch = store.watch(RUNS, "team-a", resource_version=0, label_selector="app=x")
+def test_watch_wakes_on_a_write_from_another_thread(store: ResourceStore, head: int) -> None:
+    watch = store.watch(PIPELINES, "team-a", resource_version=head, label_selector="app=x")
     writer = threading.Thread(
-        target=store.create, args=(RUNS, run("a", meta={"labels": {"app": "x"}}))
+        target=store.create, args=(PIPELINES, pipeline("a", meta={"labels": {"app": "x"}}))
     )
     writer.start()
     event = watch.next(timeout=10)
@@ -572,9 +619,11 @@ def test_watch_wakes_on_a_write_from_another_thread(store: ResourceStore) -> Non
     assert event is not None and event.object["metadata"]["name"] == "a"
 
 
-def test_watch_iteration_ends_when_closed_from_another_thread(store: ResourceStore) -> None:
-    store.create(RUNS, run("a"))
-    watch = store.watch(RUNS, resource_version=0)
+def test_watch_iteration_ends_when_closed_from_another_thread(
+    store: ResourceStore, head: int
+) -> None:
+    store.create(PIPELINES, pipeline("a"))
+    watch = store.watch(PIPELINES, resource_version=head)
     seen: list[WatchEvent] = []
     for event in watch:
         seen.append(event)
@@ -584,15 +633,15 @@ def test_watch_iteration_ends_when_closed_from_another_thread(store: ResourceSto
 
 def test_watch_rejects_a_bad_selector_at_once(store: ResourceStore) -> None:
     with pytest.raises(BadRequest):
-        store.watch(RUNS, resource_version=0, label_selector="a in b")
+        store.watch(PIPELINES, resource_version=0, label_selector="a in b")
 
 
 def test_watch_raises_expired_and_closes(backend: str, tmp_path: Path, clock: FakeClock) -> None:
     store = make_store(backend, tmp_path, clock, 2)
     try:
-        watch = store.watch(RUNS, resource_version=0)
+        watch = store.watch(PIPELINES, resource_version=0)
         for i in range(4):
-            store.create(RUNS, run(f"r{i}"))
+            store.create(PIPELINES, pipeline(f"r{i}"))
         with pytest.raises(Expired):
             watch.next(timeout=0)
         assert watch.closed
@@ -605,11 +654,11 @@ def test_a_quiet_watch_does_not_expire_while_others_write(
 ) -> None:
     store = make_store(backend, tmp_path, clock, 2)
     try:
-        watch = store.watch(RUNS, resource_version=0)
+        watch = store.watch(PIPELINES, resource_version=0)
         for i in range(5):
             store.create(NAMESPACES, {"metadata": {"name": f"n{i}"}})
             assert watch.next(timeout=0) is None
-        store.create(RUNS, run("a"))
+        store.create(PIPELINES, pipeline("a"))
         event = watch.next(timeout=0)
         assert event is not None and event.resource_version == 6
     finally:
@@ -621,6 +670,6 @@ def test_a_closed_store_refuses_calls(backend: str, tmp_path: Path, clock: FakeC
     store.close()
     store.close()
     with pytest.raises(ServiceUnavailable):
-        store.get(RUNS, "team-a", "a")
+        store.get(PIPELINES, "team-a", "a")
     with pytest.raises(ServiceUnavailable):
-        store.create(RUNS, run("a"))
+        store.create(PIPELINES, pipeline("a"))

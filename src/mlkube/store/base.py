@@ -12,7 +12,9 @@ writes: they return the stored object, take no resource version and emit no even
 controller that rewrites an unchanged status every reconcile does not wake itself up forever.
 
 Implementations: `mlkube.store.sqlite.SqliteStore` (embedded), `mlkube.testing.memory_store
-.MemoryStore` (tests). Both pass `tests/contract/test_store_contract.py`.
+.MemoryStore` (tests), both passing `tests/contract/test_store_contract.py`, and
+`mlkube.store.kubernetes.KubernetesStore` (cluster), which passes the part of it a real API
+server allows (see `tests/integration/kube/test_kubernetes_store.py`).
 """
 
 from __future__ import annotations
@@ -41,7 +43,9 @@ class WatchEvent:
 class EventSource(Protocol):
     """What a `Watch` needs from a store; every `ResourceStore` is one."""
 
-    def current_resource_version(self) -> int: ...
+    def current_resource_version(self) -> int:
+        """The resource version of the latest committed write (0 for an empty store)."""
+        ...
 
     def events_since(
         self,
@@ -51,19 +55,39 @@ class EventSource(Protocol):
         namespace: str | None = None,
         label_selector: str | None = None,
         limit: int = 1000,
-    ) -> builtins.list[WatchEvent]: ...
+    ) -> builtins.list[WatchEvent]:
+        """Up to `limit` events with a resource version above `resource_version`, oldest first,
+        optionally filtered. Returns at once (possibly []).
 
-    def subscribe(self, callback: Callable[[int], None]) -> Callable[[], None]: ...
+        With a label selector, events follow Kubernetes: a change that makes an object start
+        matching arrives as ADDED, one that makes it stop matching as DELETED. Raises
+        `Expired` (`too old resource version: 5 (120)`) when events after `resource_version`
+        were already discarded; the caller must list again and watch from the list's version.
+        """
+        ...
+
+    def subscribe(self, callback: Callable[[int], None]) -> Callable[[], None]:
+        """Call `callback(resource_version)` after every write committed by this store object.
+
+        It runs in the writer's thread, after the commit and outside any store lock, so it may
+        call the store; it should be quick (set an event, put on a queue). Calls from
+        concurrent writers may arrive out of order: treat them as a wake-up, then read events.
+        Its exceptions are logged and swallowed: they never fail the write. Returns an
+        idempotent unsubscribe.
+        Writes by other processes are not announced; `events_since` still sees them.
+        """
+        ...
 
 
-class ResourceStore(Protocol):
+class ResourceStore(EventSource, Protocol):
     """Storage for Kubernetes-shaped objects. All methods are synchronous and thread-safe.
 
     Errors are always `mlkube.api.errors` exceptions: `NotFound`, `AlreadyExists`, `Conflict`
     (stale `resourceVersion`), `Expired` (compacted watch history), `BadRequest`/`Invalid`
     (a request that cannot be stored), `ServiceUnavailable` (storage busy or closed; retry).
     A method that raises has changed nothing. Returned objects are fresh copies the caller may
-    mutate freely; arguments are never mutated.
+    mutate freely; arguments are never mutated. The event methods (`current_resource_version`,
+    `events_since`, `subscribe`) are `EventSource`'s.
     """
 
     def create(self, resource: str, obj: Mapping[str, Any]) -> dict[str, Any]:
@@ -146,41 +170,6 @@ class ResourceStore(Protocol):
         """`delete` every matching object of `resource` in `namespace` (None: all namespaces),
         atomically, with the same finalizer rules; returns each resulting state. Used for the
         namespace deletion cascade. Deleting nothing is not an error."""
-        ...
-
-    def current_resource_version(self) -> int:
-        """The resource version of the latest committed write (0 for an empty store)."""
-        ...
-
-    def events_since(
-        self,
-        resource_version: int,
-        *,
-        resource: str | None = None,
-        namespace: str | None = None,
-        label_selector: str | None = None,
-        limit: int = 1000,
-    ) -> builtins.list[WatchEvent]:
-        """Up to `limit` events with a resource version above `resource_version`, oldest first,
-        optionally filtered. Returns at once (possibly []).
-
-        With a label selector, events follow Kubernetes: a change that makes an object start
-        matching arrives as ADDED, one that makes it stop matching as DELETED. Raises
-        `Expired` (`too old resource version: 5 (120)`) when events after `resource_version`
-        were already discarded; the caller must list again and watch from the list's version.
-        """
-        ...
-
-    def subscribe(self, callback: Callable[[int], None]) -> Callable[[], None]:
-        """Call `callback(resource_version)` after every write committed by this store object.
-
-        It runs in the writer's thread, after the commit and outside any store lock, so it may
-        call the store; it should be quick (set an event, put on a queue). Calls from
-        concurrent writers may arrive out of order: treat them as a wake-up, then read events.
-        Its exceptions are logged and swallowed: they never fail the write. Returns an
-        idempotent unsubscribe.
-        Writes by other processes are not announced; `events_since` still sees them.
-        """
         ...
 
     def watch(

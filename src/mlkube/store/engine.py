@@ -134,23 +134,15 @@ class StoreEngine(abc.ABC):
     def update(self, resource: str, obj: Mapping[str, Any]) -> Obj:
         """See `ResourceStore.update`."""
         namespace, name = objects.key_of(obj, resource)
-        meta = obj["metadata"]
         with self._write() as txn:
-            stored = self._load(txn, resource, namespace, name)
-            objects.check_preconditions(
-                resource, stored, resource_version=meta.get("resourceVersion"), uid=meta.get("uid")
-            )
+            stored = self._load_checked(txn, resource, namespace, name, obj["metadata"])
             return self._replace(txn, resource, stored, objects.updated_object(stored, obj))
 
     def update_status(self, resource: str, obj: Mapping[str, Any]) -> Obj:
         """See `ResourceStore.update_status`."""
         namespace, name = objects.key_of(obj, resource)
-        meta = obj["metadata"]
         with self._write() as txn:
-            stored = self._load(txn, resource, namespace, name)
-            objects.check_preconditions(
-                resource, stored, resource_version=meta.get("resourceVersion"), uid=meta.get("uid")
-            )
+            stored = self._load_checked(txn, resource, namespace, name, obj["metadata"])
             candidate = objects.with_status(stored, obj.get("status"))
             return self._replace(txn, resource, stored, candidate)
 
@@ -170,10 +162,7 @@ class StoreEngine(abc.ABC):
             raise BadRequest("a merge patch must be a JSON object")
         meta = objects.metadata_of(patch, resource)
         with self._write() as txn:
-            stored = self._load(txn, resource, namespace, name)
-            objects.check_preconditions(
-                resource, stored, resource_version=meta.get("resourceVersion"), uid=meta.get("uid")
-            )
+            stored = self._load_checked(txn, resource, namespace, name, meta)
             if subresource != "status":
                 merged = apply_merge_patch(stored, dict(patch))
                 if objects.key_of(merged, resource) != (namespace, name):
@@ -232,6 +221,16 @@ class StoreEngine(abc.ABC):
         stored = txn.load(resource, namespace, name)
         if stored is None:
             raise objects.not_found(resource, name)
+        return stored
+
+    def _load_checked(
+        self, txn: Transaction, resource: str, namespace: str, name: str, meta: Mapping[str, Any]
+    ) -> Obj:
+        """The stored object, once `meta`'s resourceVersion and uid preconditions hold."""
+        stored = self._load(txn, resource, namespace, name)
+        objects.check_preconditions(
+            resource, stored, resource_version=meta.get("resourceVersion"), uid=meta.get("uid")
+        )
         return stored
 
     def _replace(self, txn: Transaction, resource: str, stored: Obj, candidate: Obj) -> Obj:
@@ -382,14 +381,12 @@ def _selector(text: str | None) -> Selector:
 
 def _as_event(change: Change, selector: Selector) -> WatchEvent | None:
     """The event a watcher with `selector` sees, Kubernetes-style, or None if none."""
-    kind = change.type
+    kind, obj = change.type, objects.from_json(change.text)
     if not selector.empty:
-        obj = objects.from_json(change.text)
         now = selector.matches(objects.labels_of(obj))
         before = change.previous_labels is not None and selector.matches(change.previous_labels)
         if kind == "MODIFIED" and now != before:
             kind = "ADDED" if now else "DELETED"
         elif not (now or before):
             return None
-        return WatchEvent(kind, obj, change.resource_version)
-    return WatchEvent(kind, objects.from_json(change.text), change.resource_version)
+    return WatchEvent(kind, obj, change.resource_version)

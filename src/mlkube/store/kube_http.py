@@ -26,6 +26,7 @@ from mlkube.api.errors import (
     error_from_status,
 )
 from mlkube.api.kinds import KINDS
+from mlkube.store.objects import to_json
 
 # (group, version, plural, namespaced); group "" is the core API at /api/v1.
 ResourceInfo = tuple[str, str, str, bool]
@@ -99,16 +100,6 @@ def error_from_status_dict(status: Mapping[str, Any]) -> ApiError:
     return error_from_status(dict(status))
 
 
-def encode_json(body: Any) -> str:
-    """`body` as strict JSON text; `BadRequest` for values JSON cannot hold (NaN, objects).
-
-    Used as a check: the client encodes the body again itself, leniently."""
-    try:
-        return json.dumps(body, allow_nan=False, separators=(",", ":"))
-    except (TypeError, ValueError) as err:
-        raise BadRequest(f"the object is not valid JSON: {err}") from err
-
-
 class KubeHttp:
     """JSON requests against one API server through a caller-owned `ApiClient`."""
 
@@ -152,7 +143,9 @@ class KubeHttp:
         headers = {"Accept": JSON}
         if body is not None:
             headers["Content-Type"] = content_type
-            encode_json(body)  # refuse what JSON cannot hold before anything is sent
+            # Refuse what JSON cannot hold (NaN, objects) before anything is sent; the client
+            # encodes the body again itself, leniently.
+            to_json(body)
         serialized = self._client.param_serialize(
             method,
             path,
@@ -194,14 +187,8 @@ def namespace_of(target: Target, obj: Mapping[str, Any]) -> str | None:
 
 
 def version_of(obj: Mapping[str, Any]) -> int:
-    """An object's `metadata.resourceVersion` as a number (0 when absent)."""
-    text = (obj.get("metadata") or {}).get("resourceVersion") or 0
-    return int(text)
-
-
-def list_version(body: Mapping[str, Any]) -> int:
-    """A list's `metadata.resourceVersion` as a number."""
-    return int((body.get("metadata") or {}).get("resourceVersion") or 0)
+    """An object's or a list's `metadata.resourceVersion` as a number (0 when absent)."""
+    return int((obj.get("metadata") or {}).get("resourceVersion") or 0)
 
 
 def sorted_by_name(items: list[dict[str, Any]]) -> list[dict[str, Any]]:

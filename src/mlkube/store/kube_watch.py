@@ -20,7 +20,7 @@ from urllib3.exceptions import HTTPError, ProtocolError, ReadTimeoutError
 
 from mlkube.api.errors import BadRequest, ServiceUnavailable
 from mlkube.store.base import WatchEvent
-from mlkube.store.kube_http import KubeHttp, Target, error_from_status_dict
+from mlkube.store.kube_http import KubeHttp, Target, error_from_status_dict, version_of
 
 log = logging.getLogger("mlkube.store.kubernetes")
 
@@ -63,7 +63,7 @@ def read_watch(
         for chunk in response.stream(amt=None, decode_content=False):
             buffer += chunk
             *lines, buffer = buffer.split(b"\n")
-            events.extend(_event(line, target) for line in lines if line.strip())
+            events.extend(filter(None, (_event(line, target) for line in lines if line.strip())))
     except (ReadTimeoutError, ProtocolError):
         pass  # quiet: nothing more is waiting (a timeout inside a chunk reads as ProtocolError)
     except HTTPError as err:
@@ -71,12 +71,13 @@ def read_watch(
     finally:
         # Closing drops the connection, which also ends the watch on the server side.
         response.close()
-    if buffer.strip():
-        events.append(_event(buffer, target))
-    return [e for e in events if e.type in EVENT_TYPES]
+    if buffer.strip() and (last := _event(buffer, target)) is not None:
+        events.append(last)
+    return events
 
 
-def _event(line: bytes, target: Target) -> WatchEvent:
+def _event(line: bytes, target: Target) -> WatchEvent | None:
+    """The event one watch line carries; None for BOOKMARK and other non-change types."""
     try:
         raw: Any = json.loads(line)
     except ValueError as err:
@@ -84,18 +85,20 @@ def _event(line: bytes, target: Target) -> WatchEvent:
     kind, obj = raw.get("type"), raw.get("object") or {}
     if kind == "ERROR":
         raise error_from_status_dict(obj)
-    if kind not in EVENT_TYPES:  # BOOKMARK and the like: keep the type, callers drop it
-        return WatchEvent(type=kind, object=obj, resource_version=0)
+    if kind not in EVENT_TYPES:
+        return None
     obj.setdefault("apiVersion", target.api_version)
-    version = int((obj.get("metadata") or {}).get("resourceVersion") or 0)
-    return WatchEvent(type=kind, object=obj, resource_version=version)
+    return WatchEvent(type=kind, object=obj, resource_version=version_of(obj))
 
 
 class VersionPoller:
-    """A daemon thread that calls `callback(version)` whenever `head()` rises.
+    """One subscriber: a daemon thread that calls `callback(version)` whenever `head()` rises.
 
-    It sees writes by anyone, not only by this store object; `stop` ends it (idempotent).
-    Errors from `head` are logged and retried next interval; callback errors are logged.
+    It sees writes by anyone, not only by this store object. The store `deliver`s its own
+    writes itself, in the writer's thread; the poll skips versions already delivered, so a
+    write is heard twice only if the poll sees it in the moment before its writer delivers it.
+    `stop` ends it (idempotent). Errors from `head` are logged and retried next interval;
+    callback errors are logged.
     """
 
     def __init__(
@@ -110,14 +113,29 @@ class VersionPoller:
         self._callback = callback
         self._interval = interval
         self._seen = start_version
+        self._seen_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="kube-store-poller", daemon=True)
         self._thread.start()
 
+    def deliver(self, version: int) -> None:
+        """Call the callback now, in this thread, and keep the poll from repeating `version`."""
+        self._advance(version)
+        if not self._stop.is_set():
+            _call_logged(self._callback, version)
+
+    def _advance(self, version: int) -> bool:
+        """Note `version` as heard; False if it (or a later one) was heard already."""
+        with self._seen_lock:
+            if version <= self._seen:
+                return False
+            self._seen = version
+            return True
+
     def _run(self) -> None:
         # The baseline: versions written before the subscription are not news.
         try:
-            self._seen = max(self._seen, self._head())
+            self._advance(self._head())
         except Exception as err:
             log.warning("polling the API server's resource version failed: %s", err)
         while not self._stop.wait(self._interval):
@@ -126,9 +144,8 @@ class VersionPoller:
             except Exception as err:
                 log.warning("polling the API server's resource version failed: %s", err)
                 continue
-            if version > self._seen and not self._stop.is_set():
-                self._seen = version
-                call_logged(self._callback, version)
+            if self._advance(version) and not self._stop.is_set():
+                _call_logged(self._callback, version)
 
     def stop(self) -> None:
         """Stop the thread; waits briefly for it unless called from the thread itself."""
@@ -137,7 +154,7 @@ class VersionPoller:
             self._thread.join(timeout=5)
 
 
-def call_logged(callback: Callable[[int], None], version: int) -> None:
+def _call_logged(callback: Callable[[int], None], version: int) -> None:
     """Call a subscriber; its exception is logged and swallowed, never raised."""
     try:
         callback(version)

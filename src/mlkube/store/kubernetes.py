@@ -12,7 +12,8 @@ Differences from the embedded stores, all inherent to talking to a server:
   (and about `quiet` seconds) per resource; with `resource_version=0` it follows Kubernetes
   and sends the current objects as ADDED instead of the full history;
 - `subscribe` hears this object's own writes at once (in the writer's thread) and everyone
-  else's writes from a per-subscriber thread polling the server's resource version.
+  else's writes from a per-subscriber thread polling the server's resource version; either
+  way each version once.
 """
 
 from __future__ import annotations
@@ -34,12 +35,11 @@ from mlkube.store.kube_http import (
     ResourceInfo,
     Target,
     default_resources,
-    list_version,
     namespace_of,
     sorted_by_name,
     version_of,
 )
-from mlkube.store.kube_watch import VersionPoller, call_logged, read_watch
+from mlkube.store.kube_watch import VersionPoller, read_watch
 
 __all__ = ["KubernetesStore"]
 
@@ -66,8 +66,7 @@ class KubernetesStore:
         self._quiet = quiet_seconds
         self._poll_interval = poll_interval
         self._lock = threading.Lock()
-        self._callbacks: dict[int, Callable[[int], None]] = {}
-        self._pollers: dict[int, VersionPoller] = {}
+        self._pollers: dict[int, VersionPoller] = {}  # one per subscriber
         self._next_id = 0
         self._announced = 0
         self._closed = False
@@ -77,7 +76,7 @@ class KubernetesStore:
     def get(self, resource: str, namespace: str, name: str) -> dict[str, Any]:
         """GET one object (see `ResourceStore.get`)."""
         target = self._target(resource)
-        return self._fill(target, self._call("GET", target.path(namespace, name)))
+        return self._fill(target, self._http.request("GET", target.path(namespace, name)))
 
     def list(
         self, resource: str, namespace: str | None = None, *, label_selector: str | None = None
@@ -85,24 +84,22 @@ class KubernetesStore:
         """GET the collection; items get `apiVersion`/`kind`, sorted by (namespace, name)."""
         target = self._target(resource)
         query = {"labelSelector": label_selector} if label_selector else {}
-        body = self._call("GET", target.path(namespace), query=query)
-        kind = str(body.get("kind", "")).removesuffix("List")
-        items = [self._fill(target, item, kind) for item in body.get("items") or []]
-        return sorted_by_name(items), list_version(body)
+        body = self._http.request("GET", target.path(namespace), query=query)
+        return self._items(target, body), version_of(body)
 
     def current_resource_version(self) -> int:
         """The resource version of a list of the cheapest resource (namespaces if served)."""
         key = "namespaces" if "namespaces" in self._targets else next(iter(self._targets))
         target = self._target(key)
-        return list_version(self._call("GET", target.path(None), query={"limit": "1"}))
+        return version_of(self._http.request("GET", target.path(None), query={"limit": "1"}))
 
     # ---- writes -----------------------------------------------------------------------
 
     def create(self, resource: str, obj: Mapping[str, Any]) -> dict[str, Any]:
         """POST to the collection (see `ResourceStore.create`)."""
         target = self._target(resource)
-        namespace = namespace_of(target, obj)
-        return self._wrote(target, self._call("POST", target.path(namespace), body=dict(obj)))
+        body = self._http.request("POST", target.path(namespace_of(target, obj)), body=dict(obj))
+        return self._wrote(target, body)
 
     def update(self, resource: str, obj: Mapping[str, Any]) -> dict[str, Any]:
         """PUT the object (see `ResourceStore.update`)."""
@@ -126,7 +123,7 @@ class KubernetesStore:
         if subresource not in (None, "status"):
             raise BadRequest(f'subresource "{subresource}" is not supported for {resource}')
         path = target.path(namespace, name, subresource)
-        answer = self._call("PATCH", path, body=dict(patch), content_type=MERGE_PATCH)
+        answer = self._http.request("PATCH", path, body=dict(patch), content_type=MERGE_PATCH)
         return self._wrote(target, answer)
 
     def delete(
@@ -137,7 +134,7 @@ class KubernetesStore:
         options: dict[str, Any] = {"kind": "DeleteOptions", "apiVersion": "v1"}
         if resource_version:
             options["preconditions"] = {"resourceVersion": resource_version}
-        answer = self._call("DELETE", target.path(namespace, name), body=options)
+        answer = self._http.request("DELETE", target.path(namespace, name), body=options)
         return self._wrote(target, answer)
 
     def delete_collection(
@@ -149,14 +146,13 @@ class KubernetesStore:
         target = self._target(resource)
         query = {"labelSelector": label_selector} if label_selector else {}
         try:
-            body = self._call("DELETE", target.path(namespace), query=query)
+            body = self._http.request("DELETE", target.path(namespace), query=query)
         except MethodNotAllowed:
             return self._delete_each(resource, namespace, label_selector)
-        kind = str(body.get("kind", "")).removesuffix("List")
-        items = [self._fill(target, item, kind) for item in body.get("items") or []]
+        items = self._items(target, body)
         if items:
             self._announce(max(version_of(i) for i in items))
-        return sorted_by_name(items)
+        return items
 
     def _delete_each(
         self, resource: str, namespace: str | None, label_selector: str | None
@@ -187,7 +183,7 @@ class KubernetesStore:
             # An absent version makes the update unconditional; JSON null is not absent.
             body["metadata"] = {k: v for k, v in meta.items() if k != "resourceVersion"}
         path = target.path(namespace_of(target, obj), name, subresource)
-        return self._wrote(target, self._call("PUT", path, body=body))
+        return self._wrote(target, self._http.request("PUT", path, body=body))
 
     # ---- events -----------------------------------------------------------------------
 
@@ -249,12 +245,10 @@ class KubernetesStore:
         with self._lock:
             key = self._next_id
             self._next_id += 1
-            self._callbacks[key] = callback
             self._pollers[key] = poller
 
         def unsubscribe() -> None:
             with self._lock:
-                self._callbacks.pop(key, None)
                 found = self._pollers.pop(key, None)
             if found is not None:
                 found.stop()
@@ -288,7 +282,6 @@ class KubernetesStore:
             self._closed = True
             pollers = builtins.list(self._pollers.values())
             self._pollers.clear()
-            self._callbacks.clear()
         for poller in pollers:
             poller.stop()
 
@@ -305,22 +298,16 @@ class KubernetesStore:
         if self._closed:
             raise ServiceUnavailable("the store is closed")
 
-    def _call(
-        self,
-        method: str,
-        path: str,
-        *,
-        query: Mapping[str, str] | None = None,
-        body: Any = None,
-        content_type: str = "application/json",
-    ) -> dict[str, Any]:
-        return self._http.request(method, path, query=query, body=body, content_type=content_type)
-
     def _fill(self, target: Target, obj: dict[str, Any], kind: str = "") -> dict[str, Any]:
         obj.setdefault("apiVersion", target.api_version)
         if kind:
             obj.setdefault("kind", kind)
         return obj
+
+    def _items(self, target: Target, body: dict[str, Any]) -> builtins.list[dict[str, Any]]:
+        """A list answer's items, filled in and sorted as the contract lists them."""
+        kind = str(body.get("kind", "")).removesuffix("List")
+        return sorted_by_name([self._fill(target, item, kind) for item in body.get("items") or []])
 
     def _wrote(self, target: Target, obj: dict[str, Any]) -> dict[str, Any]:
         """Fill in the answer of a write and announce its version if it is a new one."""
@@ -333,6 +320,6 @@ class KubernetesStore:
             if version <= self._announced:
                 return
             self._announced = version
-            callbacks = builtins.list(self._callbacks.values())
-        for callback in callbacks:
-            call_logged(callback, version)
+            pollers = builtins.list(self._pollers.values())
+        for poller in pollers:
+            poller.deliver(version)  # here, in the writer's thread; its poll then skips it

@@ -97,7 +97,8 @@ def test_pipelinerun_and_its_status(api: client.ApiClient) -> None:
     custom.create_namespaced_custom_object(*args, run)
     status = custom.get_namespaced_custom_object_status(*args, "run-1")
     assert status["metadata"]["name"] == "run-1" and status["kind"] == "PipelineRun"
-    assert [i["metadata"]["name"] for i in custom.list_namespaced_custom_object(*args)["items"]]
+    listed = custom.list_namespaced_custom_object(*args)["items"]
+    assert [i["metadata"]["name"] for i in listed] == ["run-1"]
     custom.delete_namespaced_custom_object(*args, "run-1")
 
 
