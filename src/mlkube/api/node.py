@@ -20,6 +20,8 @@ class NodeGpu(Model):
     model: str
     memory: str = ""
     allocated: bool = False
+    # Set while steps share the device: the part of it they hold, e.g. "0.5".
+    allocated_share: str | None = Field(default=None, alias="allocatedShare")
 
 
 class NodeSpec(Model):

@@ -11,6 +11,7 @@ from mlkube.api.kinds import NODE
 from mlkube.api.meta import Condition
 from mlkube.api.node import Node, NodeGpu, NodeStatus
 from mlkube.api.quantity import format_bytes, format_millis
+from mlkube.api.resources import WHOLE_GPU, format_gpus
 from mlkube.controllers.pipelinerun.node_queue import NodeQueue
 from mlkube.controllers.pipelinerun.quota_gate import QueueConfig
 from mlkube.controllers.queues import write_queue_statuses
@@ -31,7 +32,9 @@ def node_status(queue: NodeQueue, gpus: dict[int, GpuDevice]) -> NodeStatus:
     for vendor in sorted({g.vendor for g in node.gpus}):
         resource = f"{vendor}.com/gpu"
         capacity[resource] = str(sum(1 for g in node.gpus if g.vendor == vendor))
-        allocated[resource] = str(sum(1 for i in usage.gpus if gpus[i].vendor == vendor))
+        # Shares of a device count as what they are (two quarters: `500m`), not as whole GPUs.
+        held = sum(m for i, m in usage.gpus.items() if gpus[i].vendor == vendor)
+        allocated[resource] = format_millis(held)
     return NodeStatus(
         capacity=capacity,
         allocatable=dict(capacity),
@@ -43,12 +46,18 @@ def node_status(queue: NodeQueue, gpus: dict[int, GpuDevice]) -> NodeStatus:
                 model=g.model,
                 memory=format_bytes(g.memory_bytes),
                 allocated=g.index in usage.gpus,
+                allocated_share=_share(usage.gpus.get(g.index, 0)),
             )
             for g in gpus.values()
         ],
         running=len(queue.running),
         waiting=len(queue.waiting),
     )
+
+
+def _share(millis: int) -> str | None:
+    """A partly held device's share (`0.25`); None when it is free or held whole."""
+    return format_gpus(millis) if 0 < millis < WHOLE_GPU else None
 
 
 class NodeController:
@@ -96,6 +105,7 @@ class NodeController:
             self.store.update_status(NODE.resource, dict(obj, status=status.to_dict()))
         config = self.queues()
         if config.active:
-            write_queue_statuses(self.store, self.queue, config)
+            now = self.clock.now().timestamp()
+            write_queue_statuses(self.store, self.queue, config, now=now)
         self._written_version = version
         return None

@@ -7,6 +7,8 @@ a reason a person can act on.
 CPU is accounted per core in millicores, as the kubelet's static CPU manager would pin it: a
 request of `n` whole cores takes `n` cores with nothing else on them, and a fractional part takes
 the best-fitting partly used core. The step is then pinned (CPU affinity) to exactly those cores.
+GPUs are granted whole, as a share of one device, or as the first fitting choice of a fallback
+list (see gpu_fit.py).
 """
 
 from __future__ import annotations
@@ -15,16 +17,26 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from mlkube.api.quantity import format_bytes, format_millis
-from mlkube.api.resources import ResourceRequest
+from mlkube.api.resources import WHOLE_GPU, GpuChoice, ResourceRequest
+from mlkube.scheduling import gpu_fit
+from mlkube.scheduling.gpu_fit import GpuSlot
+
+__all__ = [
+    "CORE_MILLIS",
+    "Decision",
+    "Fit",
+    "GpuSlot",
+    "Grant",
+    "Never",
+    "NodeCapacity",
+    "NodeUsage",
+    "Wait",
+    "matching_gpus",
+    "never_fits",
+    "place",
+]
 
 CORE_MILLIS = 1000
-
-
-@dataclass(frozen=True)
-class GpuSlot:
-    index: int
-    vendor: str
-    model: str
 
 
 @dataclass(frozen=True)
@@ -37,15 +49,28 @@ class NodeCapacity:
 
 @dataclass(frozen=True)
 class Grant:
-    """What one admitted workload holds on the node."""
+    """What one admitted workload holds on the node: cores, memory, and `gpu_millis`
+    thousandths of each device in `gpus` (1000: whole devices), granted for `gpu_choice`
+    (one of the request's GPU choices)."""
 
     cpu_millis: Mapping[int, int] = field(default_factory=dict)  # core id -> millicores
     memory_bytes: int = 0
     gpus: tuple[int, ...] = ()
+    gpu_millis: int = WHOLE_GPU
+    gpu_choice: GpuChoice | None = None
 
     @property
     def cores(self) -> tuple[int, ...]:
         return tuple(sorted(self.cpu_millis))
+
+    @property
+    def gpu_total_millis(self) -> int:
+        """Thousandths of a GPU held in all (250 for a quarter share, 2000 for two GPUs)."""
+        return len(self.gpus) * self.gpu_millis
+
+    @property
+    def gpu_shared(self) -> bool:
+        return bool(self.gpus) and self.gpu_millis < WHOLE_GPU
 
 
 @dataclass(frozen=True)
@@ -68,11 +93,21 @@ Decision = Fit | Wait | Never
 
 @dataclass
 class NodeUsage:
-    """What is allocated on the node now; built from the grants of running workloads."""
+    """What is allocated on the node now; built from the grants of running workloads.
+    `gpus` maps each device held in whole or in part to the thousandths held (a plain set of
+    device ids, as older callers pass, means those devices are held whole)."""
 
     cpu_millis: dict[int, int] = field(default_factory=dict)
     memory_bytes: int = 0
-    gpus: set[int] = field(default_factory=set)
+    gpus: dict[int, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.gpus, dict):
+            self.gpus = dict.fromkeys(self.gpus, WHOLE_GPU)
+
+    def copy(self) -> NodeUsage:
+        """An independent copy, for trial placements."""
+        return NodeUsage(dict(self.cpu_millis), self.memory_bytes, dict(self.gpus))
 
     @classmethod
     def of(cls, grants: Iterable[Grant]) -> NodeUsage:
@@ -85,17 +120,14 @@ class NodeUsage:
         for core, millis in grant.cpu_millis.items():
             self.cpu_millis[core] = self.cpu_millis.get(core, 0) + millis
         self.memory_bytes += grant.memory_bytes
-        self.gpus.update(grant.gpus)
+        for device in grant.gpus:
+            self.gpus[device] = self.gpus.get(device, 0) + grant.gpu_millis
 
 
 def matching_gpus(node: NodeCapacity, request: ResourceRequest) -> list[GpuSlot]:
-    """Devices of the requested vendor and, if asked, model (case-insensitive substring)."""
-    wanted = (request.gpu_model or "").lower()
-    return [
-        g
-        for g in node.gpus
-        if g.vendor == request.gpu_vendor and (not wanted or wanted in g.model.lower())
-    ]
+    """Devices of the request's first GPU choice (vendor and, if asked, model)."""
+    choices = request.gpu_choices()
+    return gpu_fit.matching(node.gpus, choices[0]) if choices else []
 
 
 def never_fits(request: ResourceRequest, node: NodeCapacity) -> str | None:
@@ -110,24 +142,7 @@ def never_fits(request: ResourceRequest, node: NodeCapacity) -> str | None:
             f"requests memory {format_bytes(request.memory_bytes)} but node {node.name} "
             f"has {format_bytes(node.memory_bytes)}"
         )
-    if request.gpu_count:
-        return _gpu_never(request, node)
-    return None
-
-
-def _gpu_never(request: ResourceRequest, node: NodeCapacity) -> str | None:
-    resource = f"{request.gpu_vendor}.com/gpu"
-    candidates = matching_gpus(node, request)
-    if len(candidates) >= request.gpu_count:
-        return None
-    model = f" of model {request.gpu_model!r}" if request.gpu_model else ""
-    vendor_gpus = [g for g in node.gpus if g.vendor == request.gpu_vendor]
-    models = sorted({g.model for g in vendor_gpus})
-    has = f"{len(vendor_gpus)} ({', '.join(models)})" if models else "none"
-    return (
-        f"requests {request.gpu_count} {resource}{model} but node {node.name} "
-        f"has {len(candidates)} matching; {resource} on the node: {has}"
-    )
+    return gpu_fit.never_reason(request.gpu_choices(), node.gpus, node.name)
 
 
 def place(request: ResourceRequest, node: NodeCapacity, usage: NodeUsage) -> Decision:
@@ -141,12 +156,13 @@ def place(request: ResourceRequest, node: NodeCapacity, usage: NodeUsage) -> Dec
             f"waiting for memory: needs {format_bytes(request.memory_bytes)}, "
             f"{format_bytes(max(free_memory, 0))} free"
         )
-    gpus: tuple[int, ...] = ()
-    if request.gpu_count:
-        free = [g.index for g in matching_gpus(node, request) if g.index not in usage.gpus]
-        if len(free) < request.gpu_count:
-            return Wait(f"waiting for GPUs: needs {request.gpu_count}, {len(free)} matching free")
-        gpus = tuple(sorted(free)[: request.gpu_count])
+    gpus: gpu_fit.GpuPick | None = None
+    choices = request.gpu_choices()
+    if choices:
+        picked = gpu_fit.pick(choices, node.gpus, usage.gpus)
+        if isinstance(picked, str):
+            return Wait(f"waiting for GPUs: {picked}")
+        gpus = picked
     cores = _pick_cores(request.cpu_millis, node.cpus, usage.cpu_millis)
     if cores is None:
         free_millis = sum(CORE_MILLIS - usage.cpu_millis.get(c, 0) for c in node.cpus)
@@ -154,7 +170,17 @@ def place(request: ResourceRequest, node: NodeCapacity, usage: NodeUsage) -> Dec
             f"waiting for CPU: needs {format_millis(request.cpu_millis)}, "
             f"{format_millis(free_millis)} free"
         )
-    return Fit(Grant(cpu_millis=cores, memory_bytes=request.memory_bytes, gpus=gpus))
+    if gpus is None:
+        return Fit(Grant(cpu_millis=cores, memory_bytes=request.memory_bytes))
+    return Fit(
+        Grant(
+            cpu_millis=cores,
+            memory_bytes=request.memory_bytes,
+            gpus=gpus.devices,
+            gpu_millis=gpus.millis,
+            gpu_choice=gpus.choice,
+        )
+    )
 
 
 def _pick_cores(millis: int, cpus: Sequence[int], used: Mapping[int, int]) -> dict[int, int] | None:

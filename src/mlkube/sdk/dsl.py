@@ -14,9 +14,11 @@ import importlib.metadata
 import inspect
 import keyword
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, ParamSpec, TypeVar
+
+from pydantic import ValidationError
 
 from mlkube.api.pipeline import (
     DEFAULT_OUTPUT,
@@ -35,6 +37,8 @@ from mlkube.api.resources import Resources
 
 P = ParamSpec("P")
 R = TypeVar("R")
+# A GPU fallback list: model -> count, in order of preference.
+GpuAlternatives = Mapping[str, float] | Sequence[tuple[str, float]]
 
 _BUILDING: contextvars.ContextVar[_Graph | None] = contextvars.ContextVar(
     "mlkube_graph", default=None
@@ -147,9 +151,11 @@ def step(
     *,
     cpu: str | float | None = None,
     memory: str | None = None,
-    gpu: int | None = None,
+    gpu: float | None = None,
     gpu_vendor: str = "nvidia",
     gpu_model: str | None = None,
+    gpu_memory: str | None = None,
+    gpu_alternatives: GpuAlternatives | None = None,
     outputs: Sequence[str] = (DEFAULT_OUTPUT,),
     retries: int = 0,
     backoff_seconds: float = 1.0,
@@ -158,6 +164,12 @@ def step(
     isolation: Isolation = "fork",
 ) -> Any:
     """Make a function a pipeline step, with what it asks for and how it is run.
+
+    GPUs: `gpu` whole GPUs or a fraction of one below 1 (`0.25`), of `gpu_vendor` and
+    `gpu_model`; `gpu_memory` (`"20Gi"`) a share of one GPU sized by memory (alone, it asks for
+    one `gpu_vendor` GPU's share); `gpu_alternatives` a fallback list tried in order, as
+    `{"H100": 1, "A100": 2}` or `[("H100", 1), ("A100", 2)]` (of `gpu_vendor`), instead of
+    `gpu` and `gpu_model`.
 
     `outputs` names what the function returns: one name takes the return value as is; several
     take a tuple in that order or a dict with those keys.
@@ -168,13 +180,20 @@ def step(
             if not name.isidentifier() or keyword.iskeyword(name):
                 raise DslError(f"step {func.__name__!r}: output name {name!r} is not an identifier")
         resources: dict[str, Any] = {"cpu": None if cpu is None else str(cpu), "memory": memory}
-        if gpu:
-            resources[f"{gpu_vendor}.com/gpu"] = gpu
+        if gpu or gpu_memory:
+            resources[f"{gpu_vendor}.com/gpu"] = gpu or 1
             resources["gpuModel"] = gpu_model
-        spec = {
-            "resources": Resources.model_validate(
+            resources["gpuMemory"] = gpu_memory
+        if gpu_alternatives is not None:
+            resources["gpuAlternatives"] = _alternatives(gpu_alternatives, gpu_vendor)
+        try:
+            checked = Resources.model_validate(
                 {k: v for k, v in resources.items() if v is not None}
-            ),
+            )
+        except ValidationError as err:
+            raise DslError(f"step {func.__name__!r}: {_first_problem(err)}") from None
+        spec = {
+            "resources": checked,
             "retries": RetryPolicy(limit=retries, backoff_seconds=backoff_seconds),
             "timeout_seconds": timeout_seconds,
             "cache": cache,
@@ -183,6 +202,18 @@ def step(
         return Step(func, outputs=outputs, spec=spec)
 
     return wrap(fn) if fn is not None else wrap
+
+
+def _alternatives(given: GpuAlternatives, vendor: str) -> list[dict[str, Any]]:
+    pairs = given.items() if isinstance(given, Mapping) else given
+    return [{"model": model, "count": count, "vendor": vendor} for model, count in pairs]
+
+
+def _first_problem(err: ValidationError) -> str:
+    item = err.errors(include_url=False)[0]
+    where = ".".join(str(p) for p in item["loc"])
+    message = str(item["msg"]).removeprefix("Value error, ")
+    return f"{where}: {message}" if where else message
 
 
 @dataclass

@@ -310,6 +310,16 @@ def test_the_node_reports_capacity_and_what_is_allocated(tmp_path: Path) -> None
     assert status["allocated"] == {"cpu": "0", "memory": "0", "nvidia.com/gpu": "0"}
 
 
+def test_the_node_counts_shared_gpus_by_their_share(tmp_path: Path) -> None:
+    bench = Bench(tmp_path, cpus=(0, 1), gpus=(GpuDevice(0, "nvidia", "NVIDIA T4", 16 << 30),))
+    quarter = {"resources": {"nvidia.com/gpu": 0.25}}
+    bench.submit([py("a", **quarter), py("b", **quarter)])
+    bench.advance(1)
+    status = bench.store.get("nodes", "", "fake-node")["status"]
+    assert status["allocated"]["nvidia.com/gpu"] == "500m"
+    assert (status["gpus"][0]["allocated"], status["gpus"][0]["allocatedShare"]) == (True, "0.5")
+
+
 class ConflictingStore(MemoryStore):
     """A store where someone else writes first, once, when armed (a real race, replayed)."""
 

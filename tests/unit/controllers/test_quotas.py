@@ -173,6 +173,18 @@ def test_a_step_no_flavor_can_hold_is_unschedulable(tmp_path: Path) -> None:
     assert "ClusterQueue team has no flavor" in gpu["message"]
 
 
+def test_the_unschedulable_reason_names_every_alternative(tmp_path: Path) -> None:
+    bench = Bench(tmp_path)
+    bench.store.create(
+        "clusterqueues.mlkube.io", queue("team", ["default"], [flavor("default", cpu="2")])
+    )
+    alternatives = [{"model": "H100", "count": 1}, {"model": "A100", "count": 2}]
+    submit(bench, "default", "r", [py("gpu", resources={"gpuAlternatives": alternatives})])
+    gpu = bench.step("gpu", "r")
+    assert (gpu["phase"], gpu["reason"]) == ("Failed", "Unschedulable")
+    assert "no flavor that covers this step's requests of model 'H100' or 'A100'" in gpu["message"]
+
+
 def test_unqueued_namespaces_are_not_limited(tmp_path: Path) -> None:
     bench = Bench(tmp_path)
     namespace(bench, "free")

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from mlkube.api.pipeline import StepSpec
+from mlkube.api.resources import format_gpus
 from mlkube.runtime.base import GpuDevice, PythonTarget, WorkloadSpec
 from mlkube.scheduling.node_fit import Grant
 from mlkube.storage.cache import cache_key, source_fingerprint
@@ -113,6 +114,7 @@ def workload_spec(
         MLKUBE_STEP=attempt.step,
         MLKUBE_ATTEMPT=str(attempt.attempt),
     )
+    env.update(gpu_share_env(grant))
     preload: tuple[str, ...] = ()
     cwd = step.working_dir or str(folder)
     if step.python is not None:
@@ -131,6 +133,29 @@ def workload_spec(
         isolation=step.isolation,
         preload=preload,
     )
+
+
+def gpu_share_env(grant: Grant) -> dict[str, str]:
+    """What a step granted part of a GPU is told: `MLKUBE_GPU_FRACTION` (its share of the one
+    device it sees, e.g. `0.25`) and, for a share sized by `gpuMemory`,
+    `MLKUBE_GPU_MEMORY_BYTES`. Both are scheduling shares, as with NVIDIA time-slicing: nothing
+    caps the step's GPU memory or compute, so a framework must be told to keep to them (for
+    PyTorch, `torch.cuda.set_per_process_memory_fraction`). Empty for whole GPUs."""
+    choice = grant.gpu_choice
+    if not grant.gpus or choice is None or not choice.shared:
+        return {}
+    env = {"MLKUBE_GPU_FRACTION": format_gpus(grant.gpu_millis)}
+    if choice.memory_bytes:
+        env["MLKUBE_GPU_MEMORY_BYTES"] = str(choice.memory_bytes)
+    return env
+
+
+def granted_alternative(step: StepSpec, grant: Grant) -> int | None:
+    """Which entry of the step's `gpuAlternatives` the grant is for; None without a list."""
+    if not step.resources.gpu_alternatives or grant.gpu_choice is None:
+        return None
+    choices = step.resources.gpu_choices()
+    return choices.index(grant.gpu_choice) if grant.gpu_choice in choices else None
 
 
 def read_result(data: DataDir, attempt: StepAttempt) -> dict[str, Any] | None:

@@ -8,6 +8,7 @@ The decisions themselves are the pure policies in `mlkube.scheduling`.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -17,7 +18,9 @@ from pydantic import ValidationError
 
 from mlkube.api.kinds import CLUSTER_QUEUE, RESOURCE_FLAVOR
 from mlkube.api.queueing import ClusterQueue, ResourceFlavor
-from mlkube.api.resources import GPU_RESOURCE, ResourceRequest
+from mlkube.api.resources import WHOLE_GPU, GpuChoice, ResourceRequest
+from mlkube.scheduling import gpu_fit
+from mlkube.scheduling.node_fit import NodeCapacity
 from mlkube.scheduling.quota import (
     FlavorOption,
     FlavorQuota,
@@ -124,35 +127,103 @@ def queue_quota(queue: ClusterQueue) -> QueueQuota:
     )
 
 
-def step_usage(request: ResourceRequest) -> dict[str, int]:
-    """What a step counts against quota, in quota units."""
+def step_usage(request: ResourceRequest, gpu_millis: int | None = None) -> dict[str, int]:
+    """What a step counts against quota, in quota units, for its first GPU choice; GPUs in
+    thousandths: `gpu_millis` when given (a share sized on a device), else the choice's
+    count or fraction (a share by memory alone counts as a whole GPU: nothing sized it)."""
     usage = {"cpu": request.cpu_millis, "memory": request.memory_bytes}
-    if request.gpu_count and request.gpu_vendor:
-        usage[GPU_RESOURCE[request.gpu_vendor]] = request.gpu_count * 1000
+    choices = request.gpu_choices()
+    if choices:
+        first = choices[0]
+        if gpu_millis is None:
+            gpu_millis = first.share_millis if first.share_millis else first.count * WHOLE_GPU
+        usage[first.resource] = gpu_millis
     return {k: v for k, v in usage.items() if v}
 
 
 def flavor_options(
-    config: QueueConfig, queue: str, request: ResourceRequest
+    config: QueueConfig,
+    queue: str,
+    request: ResourceRequest,
+    *,
+    node: NodeCapacity | None = None,
 ) -> tuple[FlavorOption, ...]:
-    """The queue's flavors that can hold this step, in the queue's order; CPU-only steps try
-    flavors without a GPU model first. A GPU model asked for must match the flavor's."""
-    usage = step_usage(request)
+    """The queue's flavors that can hold this step, in order: a fallback list's choices in
+    their order, each in the queue's flavor order (a flavor goes to the first choice it
+    fits); CPU-only steps try flavors without a GPU model first. A GPU model asked for must
+    match the flavor's. With `node`, choices the node can never hold are left out, and a
+    share sized by memory is counted on the node's matching devices (see `gpu_millis_on`)."""
+    return tuple(option for option, _ in _options(config, queue, request, node))
+
+
+def admitted_request(
+    config: QueueConfig,
+    queue: str,
+    request: ResourceRequest,
+    flavor: str,
+    *,
+    node: NodeCapacity | None = None,
+) -> ResourceRequest:
+    """The request narrowed to what quota admitted in `flavor`: the one GPU choice that flavor
+    was offered for (so the node grants that same alternative), of the flavor's GPU model when
+    the choice names none."""
+    choice = next(
+        (c for o, c in _options(config, queue, request, node) if o.flavor == flavor), None
+    )
+    if choice is None:
+        return request
+    model = config.flavor_model.get(flavor)
+    if model and not choice.model:
+        choice = dataclasses.replace(choice, model=model)
+    return request.with_gpus(choice)
+
+
+def gpu_millis_on(choice: GpuChoice, node: NodeCapacity, model: str | None = None) -> int:
+    """Thousandths of a GPU the choice holds, charged to quota before the node picks a device:
+    a share by memory is sized on the smallest matching device (of the flavor's `model` when
+    given), so what quota admits always covers the device granted."""
+    if not choice.shared:
+        return choice.count * WHOLE_GPU
+    candidates = gpu_fit.matching(node.gpus, choice)
+    if model:
+        candidates = [g for g in candidates if model.lower() in g.model.lower()] or candidates
+    shares = [choice.share_on(g.memory_bytes) for g in candidates]
+    sized = [s for s in shares if s is not None]
+    return max(sized) if sized else WHOLE_GPU
+
+
+def _options(
+    config: QueueConfig, queue: str, request: ResourceRequest, node: NodeCapacity | None
+) -> list[tuple[FlavorOption, GpuChoice | None]]:
+    choices: list[GpuChoice | None] = list(request.gpu_choices()) or [None]
+    if node is not None and len(choices) > 1:
+        # A choice the node can never hold must not take quota the others could use.
+        choices = [
+            c for c in choices if c is None or not gpu_fit.never_reason((c,), node.gpus, node.name)
+        ]
     quota = config.quotas[queue]
-    wanted = (request.gpu_model or "").lower()
-    options: list[tuple[int, FlavorOption]] = []
-    for position, name in enumerate(config.flavor_order[queue]):
-        model = config.flavor_model.get(name)
-        covered = set(quota.flavors[name].nominal.keys())
-        if not set(usage) <= covered and usage:
-            continue
-        if wanted and model and wanted not in model.lower():
-            continue
-        if request.gpu_count and wanted and not model:
-            continue  # a model was asked for; an unlabelled flavor cannot promise it
-        rank = position + (1000 if model and not request.gpu_count else 0)
-        options.append((rank, FlavorOption(name, ResourceVector(usage))))
-    return tuple(option for _, option in sorted(options, key=lambda o: o[0]))
+    ranked: list[tuple[int, FlavorOption, GpuChoice | None]] = []
+    taken: set[str] = set()
+    for index, choice in enumerate(choices):
+        single = request.with_gpus(choice) if choice is not None else request
+        wanted = (choice.model or "").lower() if choice is not None else ""
+        for position, name in enumerate(config.flavor_order[queue]):
+            model = config.flavor_model.get(name)
+            if name in taken:
+                continue
+            if wanted and (not model or wanted not in model.lower()):
+                continue  # a model was asked for; an unlabelled flavor cannot promise it
+            millis = None
+            if choice is not None and choice.shared and node is not None:
+                millis = gpu_millis_on(choice, node, model)
+            usage = step_usage(single, millis)
+            if usage and not set(usage) <= set(quota.flavors[name].nominal.keys()):
+                continue
+            taken.add(name)
+            rank = index * 100_000 + position + (1000 if model and choice is None else 0)
+            ranked.append((rank, FlavorOption(name, ResourceVector(usage)), choice))
+    ranked.sort(key=lambda r: r[0])
+    return [(option, choice) for _, option, choice in ranked]
 
 
 def step_workload(
@@ -164,10 +235,11 @@ def step_workload(
     request: ResourceRequest,
     config: QueueConfig,
     flavor: str | None = None,
+    node: NodeCapacity | None = None,
 ) -> Workload | None:
     """A waiting (or, with `flavor`, admitted) step as a one-pod workload; None when no flavor
-    of the queue can ever hold it."""
-    options = flavor_options(config, queue, request)
+    of the queue can ever hold it. `node`: see `flavor_options`."""
+    options = flavor_options(config, queue, request, node=node)
     if flavor is not None:
         options = tuple(o for o in options if o.flavor == flavor) or (
             FlavorOption(flavor, ResourceVector(step_usage(request))),

@@ -13,6 +13,11 @@ NVIDIA devices through `CUDA_VISIBLE_DEVICES` (UUIDs when known, else indices, w
 `ROCR_VISIBLE_DEVICES` (physical indices) and `HIP_VISIBLE_DEVICES` (0..n-1, because HIP
 numbers devices *after* ROCr has filtered them). A workload granted no GPU of a vendor gets an
 empty list for that vendor, so it cannot grab one by default.
+
+A device shared by several workloads (each granted a fraction of it) is exposed to each of them
+the same way; the share itself is the controller's business (it tells the step through
+`MLKUBE_GPU_FRACTION`) and is not enforced here: like NVIDIA time-slicing, sharing isolates
+neither memory nor compute.
 """
 
 from __future__ import annotations
