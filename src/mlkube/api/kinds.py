@@ -17,7 +17,9 @@ from mlkube.api.pipeline import Pipeline, PipelineSpec
 from mlkube.api.pipelinerun import PipelineRun, PipelineRunSpec
 from mlkube.api.queueing import ClusterQueue, PriorityClass, ResourceFlavor
 from mlkube.api.rbac import RBAC_GROUP, ClusterRoleBinding, RoleBinding
+from mlkube.api.resourcequota import NamespaceResourceQuota
 from mlkube.api.serving import InferenceService
+from mlkube.api.trainingjob import TrainingJob
 from mlkube.api.validation import causes_from_validation_error, name_causes, pipeline_causes
 
 
@@ -152,6 +154,26 @@ INFERENCE_SERVICE = Kind(
     True,
     InferenceService,
 )
+TRAINING_JOB = Kind(
+    API_GROUP,
+    API_VERSION,
+    "TrainingJob",
+    "trainingjobs",
+    "trainingjob",
+    ("tj",),
+    True,
+    TrainingJob,
+)
+RESOURCE_QUOTA = Kind(
+    "",
+    "v1",
+    "ResourceQuota",
+    "resourcequotas",
+    "resourcequota",
+    ("quota",),
+    True,
+    NamespaceResourceQuota,
+)
 KINDS: tuple[Kind, ...] = (
     NAMESPACE,
     NODE,
@@ -163,6 +185,8 @@ KINDS: tuple[Kind, ...] = (
     CLUSTER_QUEUE,
     PRIORITY_CLASS,
     INFERENCE_SERVICE,
+    TRAINING_JOB,
+    RESOURCE_QUOTA,
 )
 
 

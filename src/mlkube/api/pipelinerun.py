@@ -76,6 +76,26 @@ class Placement(Model):
     cpu_millis: int = Field(default=0, alias="cpuMillis")
     memory_bytes: int = Field(default=0, alias="memoryBytes")
     gpus: list[int] = Field(default_factory=list)
+    gpu_millis: int | None = Field(
+        default=None,
+        alias="gpuMillis",
+        description="thousandths of a GPU held in all: 250 for a quarter share of the one "
+        "device in gpus, 2000 for two whole ones",
+    )
+    gpu_alternative: int | None = Field(
+        default=None,
+        alias="gpuAlternative",
+        description="which entry of the step's gpuAlternatives was granted, from 0",
+    )
+
+
+class StartEstimate(Model):
+    """When a waiting step is expected to start (`time`) and what ending makes room for it
+    (`after`, a `run/step`), or why no time can be told (`reason`)."""
+
+    time: Time | None = None
+    after: str | None = None
+    reason: str = ""
 
 
 class StepStatus(Model):
@@ -103,6 +123,7 @@ class StepStatus(Model):
         description="memory limit of the next attempts, raised after an OOM kill "
         "(retries.increaseMemoryOnOOM); absent: resources.memory of the step",
     )
+    estimated_start: StartEstimate | None = Field(default=None, alias="estimatedStart")
 
     @property
     def finished(self) -> bool:

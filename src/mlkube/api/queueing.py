@@ -15,7 +15,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from mlkube.api.meta import Condition, Model, ObjectMeta
+from mlkube.api.meta import Condition, Model, ObjectMeta, Time
 from mlkube.api.resources import Quantity
 
 QUEUE_RESOURCES = ("cpu", "memory", "nvidia.com/gpu", "amd.com/gpu")
@@ -102,11 +102,23 @@ class FlavorUsage(Model):
     borrowed: dict[str, str] = Field(default_factory=dict)
 
 
+class FairSharingStatus(Model):
+    """Kueue's FairSharingStatus, plus the decayed usage admission fair sharing keeps."""
+
+    weighted_share: float = Field(default=0.0, ge=0, alias="weightedShare")
+    # flavor -> resource -> decayed resource-seconds (cores, GPUs, bytes x seconds).
+    consumed_resource_seconds: dict[str, dict[str, float]] = Field(
+        default_factory=dict, alias="consumedResourceSeconds"
+    )
+    last_update: Time | None = Field(default=None, alias="lastUpdate")
+
+
 class ClusterQueueStatus(Model):
     admitted_workloads: int = Field(default=0, alias="admittedWorkloads")
     pending_workloads: int = Field(default=0, alias="pendingWorkloads")
     flavors_usage: list[FlavorUsage] = Field(default_factory=list, alias="flavorsUsage")
     conditions: list[Condition] = Field(default_factory=list)
+    fair_sharing: FairSharingStatus | None = Field(default=None, alias="fairSharing")
 
 
 class ClusterQueue(Model):

@@ -149,6 +149,21 @@ def _isvc_row(obj: dict[str, Any], now: datetime | None) -> list[str]:
     ]
 
 
+def _job_row(obj: dict[str, Any], now: datetime | None) -> list[str]:
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    workers: list[dict[str, Any]] = status.get("workers") or []
+    running = sum(1 for w in workers if w.get("phase") == "Running" and w.get("pid"))
+    return [
+        obj["metadata"]["name"],
+        str(spec.get("workers", 1)),
+        f"{running}/{spec.get('workers', 1)}",
+        status.get("phase", "Pending"),
+        str(status.get("restarts", 0)),
+        elapsed(status.get("startTime"), status.get("completionTime"), now=now) or "-",
+        age(obj["metadata"].get("creationTimestamp"), now=now),
+    ]
+
+
 _COLUMNS = {
     "PipelineRun": (["NAME", "PHASE", "STEPS", "DURATION", "AGE"], _run_row),
     "Pipeline": (["NAME", "STEPS", "AGE"], _pipeline_row),
@@ -161,6 +176,10 @@ _COLUMNS = {
     "ClusterRoleBinding": (["NAME", "ROLE", "SUBJECTS", "AGE"], _binding_row),
     "PriorityClass": (["NAME", "VALUE", "GLOBAL-DEFAULT", "AGE"], _priority_row),
     "Node": (["NAME", "STATUS", "CPU", "MEMORY", "GPUS", "RUNNING/WAITING", "AGE"], _node_row),
+    "TrainingJob": (
+        ["NAME", "WORKERS", "RUNNING", "STATUS", "RESTARTS", "DURATION", "AGE"],
+        _job_row,
+    ),
     "InferenceService": (
         ["NAME", "URL", "READY", "REPLICAS", "TRAFFIC (REVISION:%)", "AGE"],
         _isvc_row,

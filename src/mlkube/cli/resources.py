@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from mlkube.cli.common import (
     ns_for,
     out,
 )
+from mlkube.cli.describe_job import describe_job
 
 
 def read_manifests(path: str) -> Iterator[dict[str, Any]]:
@@ -182,17 +184,28 @@ def get(
 
 @click.command()
 @click.argument("kind")
-@click.argument("name")
+@click.argument("name", required=False)
 @namespace_option
 @config_option
 @handle_errors
-def describe(kind: str, name: str, namespace: str | None, config_path: str | None) -> None:
-    """Show a resource in detail: status, conditions, steps, outputs."""
+def describe(kind: str, name: str | None, namespace: str | None, config_path: str | None) -> None:
+    """Show a resource in detail: status, conditions, steps or workers, outputs.
+
+    \b
+      mlkube describe pipelinerun my-run
+      mlkube describe tj/mnist-ddp
+    """
+    if name is None:
+        kind, _, name = kind.partition("/")
+        if not name:
+            raise click.UsageError("name the resource: KIND NAME or KIND/NAME")
     k = lookup(kind)
     client = client_for(config_path)
     obj = client.get(k.plural, name, namespace=ns_for(client, namespace) if k.namespaced else None)
     if k.kind == "PipelineRun":
         render.describe_run(obj, out)
+    elif k.kind == "TrainingJob":
+        describe_job(obj, out, now=datetime.now(UTC))
     else:
         render.describe_generic(obj, out)
 
@@ -236,25 +249,46 @@ def delete(
 
 
 @click.command()
-@click.argument("run")
-@click.option("--step", "step_name", required=True, help="The step whose log to show.")
+@click.argument("target")
+@click.option("--step", "step_name", default=None, help="The run's step whose log to show.")
 @click.option("--attempt", type=int, default=None, help="Attempt number (default: the latest).")
+@click.option(
+    "--worker", type=int, default=None, help="The training job's worker (rank; default 0)."
+)
 @click.option("-f", "--follow", is_flag=True, help="Stream the log until the step finishes.")
 @namespace_option
 @config_option
 @handle_errors
 def logs(
-    run: str,
-    step_name: str,
+    target: str,
+    step_name: str | None,
     attempt: int | None,
+    worker: int | None,
     follow: bool,
     namespace: str | None,
     config_path: str | None,
 ) -> None:
-    """Print a step's log (stdout and stderr)."""
+    """Print a step's log, or a training job worker's (stdout and stderr).
+
+    \b
+      mlkube logs my-run --step train
+      mlkube logs tj/mnist-ddp --worker 1 -f
+    """
+    kind_name, slash, name = target.partition("/")
+    kind = lookup(kind_name) if slash else lookup("pipelinerun")
+    name = name if slash else target
     client = client_for(config_path)
-    for chunk in client.logs(
-        run, step=step_name, namespace=ns_for(client, namespace), attempt=attempt, follow=follow
-    ):
+    ns = ns_for(client, namespace)
+    if kind.kind == "TrainingJob":
+        if step_name is not None or attempt is not None:
+            raise click.UsageError("a training job has workers: use --worker, not --step/--attempt")
+        chunks = client.worker_logs(name, worker=worker or 0, namespace=ns, follow=follow)
+    elif kind.kind == "PipelineRun":
+        if worker is not None:
+            raise click.UsageError("--worker is for training jobs (tj/NAME)")
+        chunks = client.logs(name, step=step_name, namespace=ns, attempt=attempt, follow=follow)
+    else:
+        raise click.UsageError("logs are kept for pipelineruns and trainingjobs")
+    for chunk in chunks:
         sys.stdout.write(chunk)
         sys.stdout.flush()

@@ -18,6 +18,24 @@ def mlkube_home() -> Path:
     return Path(os.environ.get("MLKUBE_HOME") or Path.home() / ".mlkube")
 
 
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str, option: str) -> float:
+    """Seconds in `90`, `90s`, `30m`, `1h` or `7d`; a clear error naming `option` otherwise."""
+    number, unit = (text[:-1], text[-1]) if text[-1:] in _UNITS else (text, "s")
+    try:
+        seconds = float(number) * _UNITS[unit]
+    except ValueError:
+        seconds = -1.0
+    if not seconds >= 0 or seconds == float("inf"):
+        raise click.BadParameter(
+            f"{text!r} is not a duration: write a non-negative number with s, m, h or d",
+            param_hint=option,
+        )
+    return seconds
+
+
 @click.command()
 @click.option(
     "--data-dir",
@@ -37,8 +55,22 @@ def mlkube_home() -> Path:
     default=None,
     help="Where to write the client config (default: $MLKUBE_HOME/config).",
 )
+@click.option(
+    "--usage-half-life",
+    default="1h",
+    show_default=True,
+    callback=lambda ctx, param, value: parse_duration(value, param.opts[0]),
+    help="Fair sharing weighs each queue's recent usage, halved after this long "
+    "(Kueue's usageHalfLifeTime; 0: only what is held now). E.g. 30m, 1h, 7d.",
+)
 @handle_errors
-def up(data_dir: Path | None, host: str, port: int, config_path: Path | None) -> None:
+def up(
+    data_dir: Path | None,
+    host: str,
+    port: int,
+    config_path: Path | None,
+    usage_half_life: float,
+) -> None:
     """Start the embedded platform: API server, controllers and local runtime."""
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -46,7 +78,9 @@ def up(data_dir: Path | None, host: str, port: int, config_path: Path | None) ->
     # The autoscaler reads the router's statistics twice a second: not news.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     home = mlkube_home()
-    platform = EmbeddedPlatform(data_dir or home / "data", host=host, port=port)
+    platform = EmbeddedPlatform(
+        data_dir or home / "data", host=host, port=port, usage_half_life=usage_half_life
+    )
     config = config_path or home / "config"
     try:
         platform.prepare()

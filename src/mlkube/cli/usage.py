@@ -1,4 +1,4 @@
-"""`mlkube usage`: CPU-hours and GPU-hours per namespace and user."""
+"""`mlkube usage`: CPU-hours, GPU-hours and storage per namespace and user."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import click
 from rich.table import Table
 
+from mlkube.api.quantity import format_bytes
 from mlkube.cli.common import (
     client_for,
     config_option,
@@ -24,12 +25,17 @@ from mlkube.sdk.usage import usage_rows
 @config_option
 @handle_errors
 def usage(namespace: str | None, all_namespaces: bool, config_path: str | None) -> None:
-    """CPU-hours and GPU-hours used, per namespace and user (runs that still exist)."""
+    """CPU-hours and GPU-hours used, per namespace and user (deleted runs included), and the
+    storage the existing runs' artifacts take."""
     client = client_for(config_path)
     ns = None if all_namespaces else ns_for(client, namespace)
-    rows = usage_rows(client.list("pipelineruns", namespace=ns), now=datetime.now(UTC))
+    rows = usage_rows(
+        client.list("pipelineruns", namespace=ns),
+        now=datetime.now(UTC),
+        records=client.usage_records(ns),
+    )
     grid = Table(box=None, pad_edge=False, header_style="bold")
-    for header in ("NAMESPACE", "USER", "RUNS", "STEPS", "CPU-HOURS", "GPU-HOURS"):
+    for header in ("NAMESPACE", "USER", "RUNS", "STEPS", "CPU-HOURS", "GPU-HOURS", "STORAGE"):
         grid.add_column(header)
     for row in rows:
         grid.add_row(
@@ -39,5 +45,6 @@ def usage(namespace: str | None, all_namespaces: bool, config_path: str | None) 
             str(row.steps),
             f"{row.cpu_hours:.4f}",
             f"{row.gpu_hours:.4f}",
+            format_bytes(row.storage_bytes),
         )
     out.print(grid)

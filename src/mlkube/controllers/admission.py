@@ -10,7 +10,9 @@ from mlkube.api.meta import Model
 from mlkube.api.pipeline import Pipeline, PipelineSpec
 from mlkube.api.pipelinerun import PipelineRun
 from mlkube.api.queueing import ClusterQueue
+from mlkube.api.trainingjob import TrainingJob
 from mlkube.controllers.pipelinerun.quota_gate import queue_quota
+from mlkube.scheduling.gang import gang_never
 from mlkube.scheduling.node_fit import NodeCapacity, never_fits
 from mlkube.scheduling.quota import FlavorResource, quota_errors
 from mlkube.store.base import ResourceStore
@@ -21,16 +23,30 @@ AdmissionCheck = Callable[[Kind, Model, str], list[Cause]]
 
 
 def capacity_check(node: NodeCapacity) -> AdmissionCheck:
-    """A check that names each step asking for more than `node` has in all."""
+    """A check that names each step asking for more than `node` has in all, and each
+    TrainingJob whose workers can never fit it together."""
 
     def check(kind: Kind, obj: Model, operation: str) -> list[Cause]:
         if isinstance(obj, Pipeline):
             return _steps_beyond(obj.spec, node, field="spec")
         if isinstance(obj, PipelineRun) and obj.spec.pipeline_spec is not None:
             return _steps_beyond(obj.spec.pipeline_spec, node, field="spec.pipelineSpec")
+        if isinstance(obj, TrainingJob):
+            return _gang_beyond(obj, node)
         return []
 
     return check
+
+
+def _gang_beyond(job: TrainingJob, node: NodeCapacity) -> list[Cause]:
+    """The job's N workers can never fit `node` together, even empty (the controller still
+    fails a job Unschedulable when the node shrinks after it was admitted here)."""
+    spec = job.spec
+    reason = gang_never([spec.resources.request()] * spec.workers, node)
+    if not reason:
+        return []
+    field = "spec.resources" if reason.startswith("each worker") else "spec.workers"
+    return [Cause(field, reason, "Unschedulable")]
 
 
 def _steps_beyond(spec: PipelineSpec, node: NodeCapacity, *, field: str) -> list[Cause]:
@@ -47,11 +63,11 @@ def _steps_beyond(spec: PipelineSpec, node: NodeCapacity, *, field: str) -> list
 
 
 def queue_checks(store: ResourceStore, usage: QueueUsage) -> AdmissionCheck:
-    """Refuse a run naming a priority class that does not exist, a ClusterQueue claiming a
-    namespace another queue has, and a quota lowered below what its team uses now."""
+    """Refuse a run or TrainingJob naming a priority class that does not exist, a ClusterQueue
+    claiming a namespace another queue has, and a quota lowered below what its team uses now."""
 
     def check(kind: Kind, obj: Model, operation: str) -> list[Cause]:
-        if isinstance(obj, PipelineRun) and obj.spec.priority_class_name:
+        if isinstance(obj, PipelineRun | TrainingJob) and obj.spec.priority_class_name:
             return _priority_class_causes(store, obj.spec.priority_class_name)
         if isinstance(obj, ClusterQueue):
             return _namespace_causes(store, obj) + _below_use_causes(obj, usage)

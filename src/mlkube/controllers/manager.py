@@ -20,16 +20,22 @@ from mlkube.api.kinds import (
     NAMESPACE,
     PIPELINE_RUN,
     RESOURCE_FLAVOR,
+    RESOURCE_QUOTA,
+    TRAINING_JOB,
 )
 from mlkube.controllers.namespace import NamespaceController
 from mlkube.controllers.node import NodeController
 from mlkube.controllers.pipelinerun.controller import PipelineRunController
+from mlkube.controllers.pipelinerun.fair_usage import DEFAULT_HALF_LIFE_SECONDS
 from mlkube.controllers.serving.autoscaler import ServingAutoscaler
 from mlkube.controllers.serving.controller import InferenceServiceController
 from mlkube.controllers.serving.router_client import RouterAdmin
+from mlkube.controllers.storage_quota import ResourceQuotaController
+from mlkube.controllers.trainingjob.controller import TrainingJobController
 from mlkube.controllers.workqueue import WorkQueue
 from mlkube.runtime.base import Runtime
 from mlkube.storage.layout import DataDir
+from mlkube.store.accounting import AccountingLog
 from mlkube.store.base import ResourceStore, WatchEvent
 
 log = logging.getLogger("mlkube.controllers")
@@ -39,6 +45,8 @@ _NS = "namespace:"
 _NODE = "node:"
 _ISVC = "isvc:"
 _AUTOSCALE = "autoscale:"
+_JOB = "trainingjob:"
+_QUOTA = "quota:"  # a namespace whose ResourceQuota statuses need a recount
 _MAX_ERROR_BACKOFF = 30.0
 STATUS_INTERVAL_SECONDS = 0.5
 
@@ -52,13 +60,22 @@ class ControllerManager:
         data: DataDir,
         clock: Clock,
         router: RouterAdmin | None = None,
+        usage_half_life: float = DEFAULT_HALF_LIFE_SECONDS,
+        accounting: AccountingLog | None = None,
     ) -> None:
         self.store = store
         self.queue = WorkQueue(monotonic=clock.monotonic)
         self.runs = PipelineRunController(
-            store, runtime, data=data, clock=clock, enqueue=self._enqueue_run
+            store,
+            runtime,
+            data=data,
+            clock=clock,
+            enqueue=self._enqueue_run,
+            usage_half_life=usage_half_life,
+            accounting=accounting,
         )
         self.namespaces = NamespaceController(store)
+        self.resource_quotas = ResourceQuotaController(store)
         self.nodes = NodeController(
             store, self.runs.queue, self.runs.gpus, clock=clock, queues=self.runs.queue_config
         )
@@ -66,6 +83,7 @@ class ControllerManager:
             store, self.runs, router=router, data=data, enqueue=self._enqueue_service
         )
         self.autoscaler = ServingAutoscaler(self.services)
+        self.jobs = TrainingJobController(store, self.runs, enqueue=self._enqueue_job)
         self._autoscale_due = False
         self._node_key = _NODE + self.runs.node.name
         self._errors: dict[str, int] = {}
@@ -79,19 +97,27 @@ class ControllerManager:
             _NODE: self._reconcile_node,
             _ISVC: self.services.reconcile,
             _AUTOSCALE: self._autoscale,
+            _JOB: self.jobs.reconcile,
+            _QUOTA: self.resource_quotas.reconcile,
         }
 
     def _enqueue_run(self, key: str, delay: float) -> None:
         # Replicas of InferenceServices share the node queue and the runtime with steps; their
         # keys read `ns/~name` (see controllers.serving.replicas) and go to their own controller.
+        # TrainingJob workers likewise read `ns/@name` (see controllers.trainingjob.workers).
         namespace, _, name = key.partition("/")
         if name.startswith("~"):
             self._enqueue_service(f"{namespace}/{name[1:]}", delay)
+        elif name.startswith("@"):
+            self._enqueue_job(f"{namespace}/{name[1:]}", delay)
         else:
             self.queue.add_after(_RUN + key, delay)
 
     def _enqueue_service(self, key: str, delay: float) -> None:
         self.queue.add_after(_ISVC + key, delay)
+
+    def _enqueue_job(self, key: str, delay: float) -> None:
+        self.queue.add_after(_JOB + key, delay)
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -104,6 +130,8 @@ class ControllerManager:
             CLUSTER_QUEUE.resource,
             RESOURCE_FLAVOR.resource,
             INFERENCE_SERVICE.resource,
+            RESOURCE_QUOTA.resource,
+            TRAINING_JOB.resource,
         ):
             self._spawn(f"watch-{resource}", functools.partial(self._watch, resource, rv))
         self._spawn("reconcile", self._work)
@@ -125,6 +153,9 @@ class ControllerManager:
         for obj in self.store.list(INFERENCE_SERVICE.resource)[0]:
             meta = obj["metadata"]
             self._enqueue_service(f"{meta['namespace']}/{meta['name']}", 0.0)
+        for obj in self.store.list(TRAINING_JOB.resource)[0]:
+            meta = obj["metadata"]
+            self._enqueue_job(f"{meta['namespace']}/{meta['name']}", 0.0)
         self.queue.add(self._node_key)
         return rv
 
@@ -133,12 +164,18 @@ class ControllerManager:
         meta = event.object.get("metadata") or {}
         kind = event.object.get("kind")
         key = f"{meta.get('namespace')}/{meta.get('name')}"
+        if kind in (PIPELINE_RUN.kind, RESOURCE_QUOTA.kind):
+            # Outputs written or runs gone change storage in use; one recount per burst.
+            self.queue.add_after(_QUOTA + str(meta.get("namespace")), 0.5)
         if kind == PIPELINE_RUN.kind:
             if not _own_write(event, self.runs.own_writes):
                 self._enqueue_run(key, 0.0)
         elif kind == INFERENCE_SERVICE.kind:
             if not _own_write(event, self.services.own_writes):
                 self._enqueue_service(key, 0.0)
+        elif kind == TRAINING_JOB.kind:
+            if not _own_write(event, self.jobs.own_writes):
+                self._enqueue_job(key, 0.0)
         elif kind == NAMESPACE.kind:
             self.queue.add(_NS + str(meta.get("name")))
         elif kind == RESOURCE_FLAVOR.kind or (
@@ -214,8 +251,8 @@ class ControllerManager:
         if prefix + ":" == _ISVC and not self._autoscale_due and self.services.services:
             self._autoscale_due = True
             self.queue.add_after(_AUTOSCALE, 0.5)
-        # Steps and replicas both hold what the node and queue statuses report.
-        if prefix + ":" in (_RUN, _ISVC) and self.nodes.stale() and not self._node_due:
+        # Steps, replicas and training workers hold what the node and queue statuses report.
+        if prefix + ":" in (_RUN, _ISVC, _JOB) and self.nodes.stale() and not self._node_due:
             # Node and queue statuses trail allocations by up to this interval, so a burst of
             # transitions costs one status write, not one per step or replica.
             self._node_due = True

@@ -27,6 +27,12 @@ PRINTER_COLUMNS: dict[str, list[dict[str, Any]]] = {
         {"name": "Queue", "type": "string", "jsonPath": ".status.queue", "priority": 1},
         {"name": "Started", "type": "date", "jsonPath": ".status.startTime", "priority": 1},
     ],
+    "TrainingJob": [
+        {"name": "Workers", "type": "integer", "jsonPath": ".spec.workers"},
+        {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
+        {"name": "Restarts", "type": "integer", "jsonPath": ".status.restarts"},
+        {"name": "Queue", "type": "string", "jsonPath": ".status.queue", "priority": 1},
+    ],
     "ResourceFlavor": [
         {"name": "GPU Model", "type": "string", "jsonPath": ".spec.gpuModel"},
     ],

@@ -2,9 +2,10 @@
 
 `admit` is a pure function of a `Snapshot` (quotas, admitted and pending workloads) and `now`:
 no I/O, no clock. It admits what fits, in this order: across the queues of a cohort the lowest
-weighted dominant share first (fairshare.py), then higher priority, then older. Within a queue,
-BestEffortFIFO lets a workload that does not fit be passed by younger ones that do; StrictFIFO
-holds the whole queue behind its head.
+weighted dominant share first (what each borrows now plus, with a usage history, what it used
+lately; fairshare.py), then higher priority, then older. Within a queue, BestEffortFIFO lets a
+workload that does not fit be passed by younger ones that do; StrictFIFO holds the whole queue
+behind its head.
 
 For each pod set the flavors are tried in the order the workload lists them (the fallback list);
 the first flavor whose quota has room, within the nominal quota or by borrowing from the cohort,
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from mlkube.scheduling.fairshare import dominant_share
 from mlkube.scheduling.quota import (
@@ -39,6 +40,9 @@ class Snapshot:
     admitted: Sequence[Workload] = ()
     pending: Sequence[Workload] = ()
     fair_sharing: bool = True
+    # Per queue, its share of the cohort used lately (fairshare.historical_shares), added to
+    # what it borrows now; absent queues have no history.
+    history: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -146,7 +150,7 @@ def admit(snapshot: Snapshot, *, now: float, ledger: Ledger | None = None) -> Ad
     queues: dict[str, list[Workload]] = {}
     for wl in snapshot.pending:
         queues.setdefault(wl.queue, []).append(wl)
-    shares = _Shares(book, fair=snapshot.fair_sharing)
+    shares = _Shares(book, fair=snapshot.fair_sharing, history=snapshot.history)
     heap: list[tuple[float, int, float, str, str]] = []
     cursor: dict[str, int] = {}
     waiting: dict[str, list[PendingReason]] = {}
@@ -184,9 +188,10 @@ class _Shares:
     """Each queue's dominant share, recomputed only after that queue's usage changed (the pool
     a share is measured against is fixed)."""
 
-    def __init__(self, ledger: Ledger, *, fair: bool) -> None:
+    def __init__(self, ledger: Ledger, *, fair: bool, history: Mapping[str, float]) -> None:
         self._ledger = ledger
         self._fair = fair
+        self._history = history
         self._cache: dict[str, float] = {}
 
     def of(self, queue: str) -> float:
@@ -194,7 +199,8 @@ class _Shares:
             return 0.0
         share = self._cache.get(queue)
         if share is None:
-            share = self._cache[queue] = dominant_share(self._ledger, queue)
+            share = dominant_share(self._ledger, queue) + self._history.get(queue, 0.0)
+            self._cache[queue] = share
         return share
 
     def changed(self, queue: str) -> None:

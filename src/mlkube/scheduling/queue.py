@@ -10,6 +10,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from mlkube.api.resources import ResourceRequest
+from mlkube.scheduling.gang import GangFit, place_gang
 from mlkube.scheduling.node_fit import (
     Fit,
     Grant,
@@ -26,6 +27,7 @@ class QueuedWork:
     key: str
     order: tuple[str, ...]  # sort key: arrival time, then position
     request: ResourceRequest
+    gang: str | None = None  # works sharing a gang id are admitted all together or not at all
 
 
 @dataclass(frozen=True)
@@ -41,7 +43,14 @@ def admit(queue: Iterable[QueuedWork], node: NodeCapacity, running: Sequence[Gra
     admitted: dict[str, Grant] = {}
     waiting: dict[str, str] = {}
     never: dict[str, str] = {}
-    for work in sorted(queue, key=lambda w: w.order):
+    ordered = sorted(queue, key=lambda w: w.order)
+    gangs = _gangs(ordered)
+    for work in ordered:
+        if work.gang is not None:
+            members = gangs.pop(work.gang, None)
+            if members is not None:  # the gang's first member in line places all of them
+                _admit_gang(members, node, usage, admitted, waiting, never)
+            continue
         decision = place(work.request, node, usage)
         if isinstance(decision, Fit):
             usage.add(decision.grant)
@@ -51,3 +60,30 @@ def admit(queue: Iterable[QueuedWork], node: NodeCapacity, running: Sequence[Gra
         elif isinstance(decision, Never):
             never[work.key] = decision.reason
     return Admission(admitted=admitted, waiting=waiting, never=never)
+
+
+def _gangs(ordered: Sequence[QueuedWork]) -> dict[str, list[QueuedWork]]:
+    gangs: dict[str, list[QueuedWork]] = {}
+    for work in ordered:
+        if work.gang is not None:
+            gangs.setdefault(work.gang, []).append(work)
+    return gangs
+
+
+def _admit_gang(
+    members: Sequence[QueuedWork],
+    node: NodeCapacity,
+    usage: NodeUsage,
+    admitted: dict[str, Grant],
+    waiting: dict[str, str],
+    never: dict[str, str],
+) -> None:
+    """All members get a grant, or every member gets the same reason to wait (or never run)."""
+    decision = place_gang([m.request for m in members], node, usage)
+    if isinstance(decision, GangFit):
+        for member, grant in zip(members, decision.grants, strict=True):
+            usage.add(grant)
+            admitted[member.key] = grant
+        return
+    reasons = waiting if isinstance(decision, Wait) else never
+    reasons.update((m.key, decision.reason) for m in members)

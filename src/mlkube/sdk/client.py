@@ -12,6 +12,7 @@ server that cannot be reached raises `ApiUnreachable`.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import json
 import os
@@ -235,6 +236,14 @@ class Client:
                 if line.strip():
                     yield _watch_event(line)
 
+    def usage_records(self, namespace: str | None = None) -> builtins.list[dict[str, Any]]:
+        """The usage records of finished step attempts (`namespace`; None: every namespace
+        the user may list runs in everywhere), as `mlkube usage` adds them up."""
+        base = "/apis/mlkube.io/v1alpha1"
+        where = f"/namespaces/{quote(namespace, safe='')}" if namespace else ""
+        items = self._json("GET", f"{base}{where}/usagerecords")["items"]
+        return [dict(item) for item in items]
+
     def logs(
         self,
         run: str,
@@ -253,6 +262,29 @@ class Client:
             query["follow"] = "true"
         k = lookup("pipelineruns")
         path = self._path(k, self._namespace(k, namespace), run, "log")
+        with self._stream(path, query, read_timeout=None if follow else self._timeout) as response:
+            for text in response.iter_text():
+                if text:
+                    yield text
+
+    def worker_logs(
+        self,
+        job: str,
+        *,
+        worker: int = 0,
+        namespace: str | None = None,
+        start: int | None = None,
+        follow: bool = False,
+        tail_lines: int | None = None,
+    ) -> Iterator[str]:
+        """The log of one worker of a TrainingJob (default: worker 0) in one start of its gang
+        (default: the latest), as text chunks; with `follow`, until that start ends."""
+        params = {"worker": worker, "start": start, "tailLines": tail_lines}
+        query = {k: str(v) for k, v in params.items() if v is not None}
+        if follow:
+            query["follow"] = "true"
+        k = lookup("trainingjobs")
+        path = self._path(k, self._namespace(k, namespace), job, "log")
         with self._stream(path, query, read_timeout=None if follow else self._timeout) as response:
             for text in response.iter_text():
                 if text:

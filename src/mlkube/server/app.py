@@ -24,6 +24,7 @@ from mlkube.server.context import (
     Audit,
     Authenticator,
     Authorizer,
+    JobLogSource,
     LogSource,
 )
 from mlkube.server.errors import (
@@ -33,6 +34,8 @@ from mlkube.server.errors import (
     route_not_found,
 )
 from mlkube.server.routing import ResourcePath, parse_resource_path, verb_for
+from mlkube.server.usage import usage_routes
+from mlkube.store.accounting import AccountingLog
 from mlkube.store.base import ResourceStore
 
 Handler = Callable[[ApiContext, Request, ResourcePath], Awaitable[Response]]
@@ -63,6 +66,8 @@ def create_app(
     clock: Clock | None = None,
     authorizer: Authorizer | None = None,
     audit: Audit | None = None,
+    accounting: AccountingLog | None = None,
+    job_log_source: JobLogSource | None = None,
 ) -> Starlette:
     """The API server as an ASGI app, serving every kind in `mlkube.api.kinds.KINDS`.
 
@@ -70,14 +75,24 @@ def create_app(
     create and update of main resources (any cause → 422); `log_source` finds step log files
     (None → logs are 404); `clock` (default: the system clock) times watch timeouts.
     `authorizer` checks each request's user, verb and resource (None: every signed-in user may
-    do everything); `audit` records every resource request with its answer.
+    do everything); `audit` records every resource request with its answer; `accounting` is
+    the usage log `server.usage` serves (None: those paths answer 404); `job_log_source` finds
+    TrainingJob workers' log files (None → their logs are 404).
     """
-    ctx = ApiContext(store, tuple(admission), log_source, clock or SystemClock(), authorizer, audit)
+    ctx = ApiContext(
+        store,
+        tuple(admission),
+        log_source,
+        clock or SystemClock(),
+        authorizer,
+        audit,
+        job_log_source,
+    )
 
     async def resources(request: Request) -> Response:
         return await dispatch(ctx, request)
 
-    routes = [*probe_routes(ctx), *discovery_routes()]
+    routes = [*probe_routes(ctx), *discovery_routes(), *usage_routes(ctx, accounting)]
     routes.append(Route("/{path:path}", resources, methods=RESOURCE_METHODS))
     app = Starlette(
         routes=routes,

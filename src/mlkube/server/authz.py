@@ -12,20 +12,37 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from mlkube.api.errors import Forbidden
-from mlkube.api.kinds import CLUSTER_ROLE_BINDING, NAMESPACE, NODE, ROLE_BINDING, Kind
+from mlkube.api.kinds import (
+    CLUSTER_ROLE_BINDING,
+    NAMESPACE,
+    NODE,
+    PIPELINE,
+    PIPELINE_RUN,
+    RESOURCE_QUOTA,
+    ROLE_BINDING,
+    TRAINING_JOB,
+    Kind,
+)
 from mlkube.api.rbac import ClusterRoleBinding, RoleBinding
 from mlkube.server.routing import ResourcePath
 from mlkube.store.base import ResourceStore
 
 READ = frozenset({"get", "list", "watch"})
 WRITE = frozenset({"create", "update", "patch", "delete", "deletecollection"})
-WORKLOADS = frozenset({"pipelines.mlkube.io", "pipelineruns.mlkube.io"})
+WORKLOADS = frozenset({PIPELINE.resource, PIPELINE_RUN.resource, TRAINING_JOB.resource})
+# Every role may read its namespace's quotas, as Kubernetes' view role may; only a
+# cluster-admin sets them.
+QUOTA_READ = {RESOURCE_QUOTA.resource: READ}
 
 # role → {resource → verbs}, within a namespace. `cluster-admin` is checked before this table.
 ROLE_RULES: dict[str, dict[str, frozenset[str]]] = {
-    "view": dict.fromkeys(WORKLOADS, READ),
-    "edit": dict.fromkeys(WORKLOADS, READ | WRITE),
-    "admin": {**dict.fromkeys(WORKLOADS, READ | WRITE), ROLE_BINDING.resource: READ | WRITE},
+    "view": {**dict.fromkeys(WORKLOADS, READ), **QUOTA_READ},
+    "edit": {**dict.fromkeys(WORKLOADS, READ | WRITE), **QUOTA_READ},
+    "admin": {
+        **dict.fromkeys(WORKLOADS, READ | WRITE),
+        **QUOTA_READ,
+        ROLE_BINDING.resource: READ | WRITE,
+    },
 }
 
 

@@ -24,6 +24,11 @@ LogSource = Callable[[str, str, str, int | None], Path | None]
 """`(namespace, run, step, attempt)` → the log file of that step attempt (attempt None: the
 latest), or None when there is none."""
 
+JobLogSource = Callable[[str, str, int, int], Path | None]
+"""`(namespace, job, start, worker)` → the file that worker of a TrainingJob logs to in that
+start (starts count from 1, as `status.starts` does), whether or not it exists yet, so a
+follow can wait for a start to begin; None when the job's logs are not kept here."""
+
 Authenticator = Callable[[str], str | None]
 """A bearer token → the user it belongs to, or None for an unknown token."""
 
@@ -44,6 +49,7 @@ class ApiContext:
     clock: Clock = field(default_factory=SystemClock)
     authorizer: Authorizer | None = None
     audit: Audit | None = None
+    job_log_source: JobLogSource | None = None
 
     def admit(self, kind: Kind, model: Model, operation: Operation) -> None:
         """Run every admission check; raise `Invalid` with all their causes, if any."""

@@ -28,8 +28,11 @@ from mlkube.api.namespace import DEFAULT_NAMESPACE
 from mlkube.controllers.admission import capacity_check, queue_checks
 from mlkube.controllers.manager import ControllerManager
 from mlkube.controllers.namespace import FINALIZER as NAMESPACE_FINALIZER
+from mlkube.controllers.pipelinerun.fair_usage import DEFAULT_HALF_LIFE_SECONDS
 from mlkube.controllers.queues import queue_usage
 from mlkube.controllers.serving.router_client import RouterProcess
+from mlkube.controllers.storage_quota import storage_quota_check
+from mlkube.controllers.trainingjob.workers import worker_log
 from mlkube.runtime.base import Runtime
 from mlkube.runtime.local.runtime import LocalRuntime
 from mlkube.server.app import create_app
@@ -38,6 +41,7 @@ from mlkube.server.auth import TokenFile, generate_token
 from mlkube.server.authz import RbacAuthorizer
 from mlkube.server.tls import TlsFiles, ensure_certificates
 from mlkube.storage.layout import DataDir
+from mlkube.store.accounting import SqliteAccountingLog
 from mlkube.store.sqlite import SqliteStore
 
 log = logging.getLogger("mlkube")
@@ -59,8 +63,10 @@ class EmbeddedPlatform:
         clock: Clock | None = None,
         tls: bool = True,
         serving_port: int | None = None,
+        usage_half_life: float = DEFAULT_HALF_LIFE_SECONDS,
     ) -> None:
         self.data = DataDir(data_dir)
+        self.usage_half_life = usage_half_life
         self.host = host
         self.port = port
         self.clock = clock or SystemClock()
@@ -103,13 +109,21 @@ class EmbeddedPlatform:
         if self.tls:
             self.tls_files = ensure_certificates(self.data.root / "tls", hosts=[self.host])
         self.store = SqliteStore(self.data.state_db, clock=self.clock)
+        # Usage records live in the store's file, in a table of their own (store.accounting).
+        self.accounting = SqliteAccountingLog(self.data.state_db)
         self.runtime = self._runtime or LocalRuntime()
         self._ensure_default_namespace()
         self.router = RouterProcess(
             host=self.host, port=self.serving_port, work_dir=self.data.root / "serving"
         )
         self.manager = ControllerManager(
-            self.store, self.runtime, data=self.data, clock=self.clock, router=self.router
+            self.store,
+            self.runtime,
+            data=self.data,
+            clock=self.clock,
+            router=self.router,
+            usage_half_life=self.usage_half_life,
+            accounting=self.accounting,
         )
         self.manager.start()
         self.admin_token()
@@ -121,11 +135,14 @@ class EmbeddedPlatform:
             admission=[
                 capacity_check(self.manager.runs.node),
                 queue_checks(self.store, self._queue_usage),
+                storage_quota_check(self.store),
             ],
             log_source=self.log_path,
+            job_log_source=self.job_log_path,
             clock=self.clock,
             authorizer=RbacAuthorizer(self.store),
             audit=self.audit,
+            accounting=self.accounting,
         )
 
     def start(self) -> None:
@@ -163,6 +180,8 @@ class EmbeddedPlatform:
             self.router.stop()
         if hasattr(self, "store"):
             self.store.close()
+        if hasattr(self, "accounting"):
+            self.accounting.close()
         if hasattr(self, "audit"):
             self.audit.close()
 
@@ -179,6 +198,11 @@ class EmbeddedPlatform:
             attempt = max(attempts)
         path = step_dir / str(attempt) / "log"
         return path if path.exists() else None
+
+    def job_log_path(self, namespace: str, job: str, start: int, worker: int) -> Path | None:
+        """The file a TrainingJob worker logs to in the gang's start number `start` (it may
+        not exist yet: the start may not have begun)."""
+        return worker_log(self.data, namespace, job, start, worker)
 
     # -- internals --------------------------------------------------------------------------
 

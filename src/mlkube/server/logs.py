@@ -1,9 +1,16 @@
-"""Step logs: `GET .../pipelineruns/RUN/log?step=S[&attempt=N][&follow=true][&tailLines=N]`.
+"""Step and worker logs:
 
-The bytes come from the file the `log_source` names. With `follow`, the stream keeps sending
-what is appended until that step attempt is over, which the run's status tells: the step has
-left Pending/Waiting/Running/Retrying, a later attempt has started, or the run is gone.
-Attempts are numbered from 1, as `status.steps[].attempts` counts them.
+    GET .../pipelineruns/RUN/log?step=S[&attempt=N][&follow=true][&tailLines=N]
+    GET .../trainingjobs/JOB/log[?worker=K][&start=N][&follow=true][&tailLines=N]
+
+The bytes come from the file the `log_source` (a step's) or `job_log_source` (a worker's) names.
+With `follow`, the stream keeps sending what is appended until that step attempt, or that
+worker's start, is over, which the object's status tells: the step has left
+Pending/Waiting/Running/Retrying, a later attempt has started, or the run is gone; the worker
+has left Pending/Running, the gang has started again, the job is over or gone. Attempts and
+starts are numbered from 1, as `status.steps[].attempts` and `status.starts` count them. A
+job's worker defaults to 0 and its start to the latest, as `kubectl logs` picks a pod's first
+container.
 """
 
 from __future__ import annotations
@@ -18,19 +25,25 @@ from starlette.requests import Request
 from starlette.responses import StreamingResponse
 
 from mlkube.api.errors import BadRequest, NotFound
+from mlkube.api.kinds import TRAINING_JOB
 from mlkube.api.pipelinerun import FINISHED_RUN_PHASES
+from mlkube.api.trainingjob import FINISHED_JOB_PHASES
 from mlkube.server.context import ApiContext
 from mlkube.server.params import parse_bool, parse_int
 from mlkube.server.routing import ResourcePath
 
 ACTIVE_STEP_PHASES = frozenset({"Pending", "Waiting", "Running", "Retrying"})
+ACTIVE_WORKER_PHASES = frozenset({"Pending", "Running"})
 CHUNK = 64 * 1024
 FOLLOW_POLL_SECONDS = 0.1
 
 
 async def logs(ctx: ApiContext, request: Request, target: ResourcePath) -> StreamingResponse:
-    """Stream one step attempt's log as `text/plain` (attempt absent: the latest)."""
+    """Stream one step attempt's log as `text/plain` (attempt absent: the latest), or one
+    TrainingJob worker's."""
     assert target.name is not None and target.namespace is not None, "routing gives both"
+    if target.kind is TRAINING_JOB:
+        return await worker_logs(ctx, request, target)
     namespace, name, params = target.namespace, target.name, request.query_params
     # Store and file calls are direct: sub-millisecond local reads (see `writes`).
     run = ctx.store.get(target.kind.resource, namespace, name)
@@ -49,6 +62,58 @@ async def logs(ctx: ApiContext, request: Request, target: ResourcePath) -> Strea
 
     chunks = log_chunks(path, tail_lines=tail_lines, follow=follow, finished=finished)
     return StreamingResponse(chunks, media_type="text/plain; charset=utf-8")
+
+
+async def worker_logs(ctx: ApiContext, request: Request, target: ResourcePath) -> StreamingResponse:
+    """Stream one TrainingJob worker's log of one start (default: worker 0, latest start)."""
+    assert target.name is not None and target.namespace is not None, "routing gives both"
+    namespace, name, params = target.namespace, target.name, request.query_params
+    job = ctx.store.get(target.kind.resource, namespace, name)
+    worker = choose_worker(job, parse_int(params, "worker"))
+    start = parse_int(params, "start", minimum=1) or max(_starts(job), 1)
+    follow = parse_bool(params, "follow")
+    tail_lines = parse_int(params, "tailLines")
+    path = ctx.job_log_source(namespace, name, start, worker) if ctx.job_log_source else None
+    if path is None or not (follow or path.exists()):
+        raise NotFound(
+            f'no log for worker {worker} in start {start} of trainingjob "{name}"', name=name
+        )
+
+    def finished() -> bool:
+        return worker_finished(_run_or_none(ctx, target), worker, start)
+
+    chunks = log_chunks(path, tail_lines=tail_lines, follow=follow, finished=finished)
+    return StreamingResponse(chunks, media_type="text/plain; charset=utf-8")
+
+
+def _starts(job: Mapping[str, Any]) -> int:
+    return int((job.get("status") or {}).get("starts") or 0)
+
+
+def choose_worker(job: Mapping[str, Any], worker: int | None) -> int:
+    """The worker whose log is asked for (default 0); it must be one of the job's."""
+    count = int((job.get("spec") or {}).get("workers") or 1)
+    chosen = 0 if worker is None else worker
+    if chosen >= count:
+        name = job["metadata"]["name"]
+        raise NotFound(
+            f'trainingjob "{name}" has no worker {chosen} (workers: 0 to {count - 1})', name=name
+        )
+    return chosen
+
+
+def worker_finished(job: Mapping[str, Any] | None, worker: int, start: int) -> bool:
+    """Whether `worker`'s log of `start` can no longer grow (`job` None: it is gone)."""
+    if job is None:
+        return True
+    status = job.get("status") or {}
+    if _starts(job) > start or status.get("phase") in FINISHED_JOB_PHASES:
+        return True
+    if _starts(job) < start:
+        return False  # that start has not begun
+    workers = status.get("workers") or []
+    mine: Mapping[str, Any] = next((w for w in workers if w.get("rank") == worker), {})
+    return mine.get("phase", "Pending") not in ACTIVE_WORKER_PHASES
 
 
 def step_names(run: Mapping[str, Any]) -> list[str]:

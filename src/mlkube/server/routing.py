@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from mlkube.api.kinds import KINDS, PIPELINE_RUN, Kind
+from mlkube.api.kinds import KINDS, PIPELINE_RUN, TRAINING_JOB, Kind
 
 Scope = Literal["collection", "item", "subresource"]
 
@@ -54,11 +54,12 @@ class ResourcePath:
 
 
 def subresources(kind: Kind) -> dict[str, tuple[str, ...]]:
-    """The subresources a kind serves, with their verbs: `status` when the kind has one."""
+    """The subresources a kind serves, with their verbs: `status` when the kind has one, `log`
+    for pipeline runs (a step's) and training jobs (a worker's)."""
     subs: dict[str, tuple[str, ...]] = {}
     if "status" in kind.model.model_fields:
         subs["status"] = ("get", "patch", "update")
-    if kind is PIPELINE_RUN:
+    if kind is PIPELINE_RUN or kind is TRAINING_JOB:
         subs["log"] = ("get",)
     return subs
 

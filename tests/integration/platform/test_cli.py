@@ -174,7 +174,15 @@ def test_run_a_python_pipeline_and_compile_it(up: UpProcess, tmp_path: Path) -> 
 
     assert wait_for(outputs, what="the run by reference")[0]["value"] == 109  # 3*3 + 10*10
     charged = up.cli("usage", "-A").stdout.splitlines()
-    assert charged[0].split() == ["NAMESPACE", "USER", "RUNS", "STEPS", "CPU-HOURS", "GPU-HOURS"]
+    assert charged[0].split() == [
+        "NAMESPACE",
+        "USER",
+        "RUNS",
+        "STEPS",
+        "CPU-HOURS",
+        "GPU-HOURS",
+        "STORAGE",
+    ]
     assert charged[1].split()[:4] == ["default", "admin", "2", "6"]
     failing = tmp_path / "failing.py"
     failing.write_text(

@@ -11,6 +11,7 @@ from mlkube.controllers.manager import ControllerManager
 from mlkube.controllers.serving.router_client import RouterAdmin
 from mlkube.runtime.base import GpuDevice
 from mlkube.storage.layout import DataDir
+from mlkube.store.accounting import AccountingLog
 from mlkube.testing.clock import FakeClock
 from mlkube.testing.fake_runtime import FakeRuntime
 from mlkube.testing.memory_store import MemoryStore
@@ -33,13 +34,21 @@ class Bench:
         cpus: tuple[int, ...] = (0, 1, 2, 3),
         gpus: tuple[GpuDevice, ...] = (),
         router: RouterAdmin | None = None,
+        accounting: AccountingLog | None = None,
+        usage_half_life: float = 3600.0,
     ) -> None:
         self.clock = clock or FakeClock()
         self.store = store or MemoryStore(clock=self.clock)
         self.runtime = FakeRuntime(cpus=cpus, gpus=gpus, clock=lambda: self.clock.now().timestamp())
         self.data = DataDir(root)
         self.manager = ControllerManager(
-            self.store, self.runtime, data=self.data, clock=self.clock, router=router
+            self.store,
+            self.runtime,
+            data=self.data,
+            clock=self.clock,
+            router=router,
+            accounting=accounting,
+            usage_half_life=usage_half_life,
         )
         self.seen_rv = self.store.current_resource_version()
         if store is None:

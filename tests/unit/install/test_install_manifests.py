@@ -51,6 +51,7 @@ def test_a_crd_for_each_of_our_kinds_and_none_for_kubernetes_own() -> None:
         "resourceflavors.mlkube.io",
         "clusterqueues.mlkube.io",
         "inferenceservices.mlkube.io",
+        "trainingjobs.mlkube.io",
     }
 
 

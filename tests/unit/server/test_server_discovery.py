@@ -34,6 +34,9 @@ def test_resources_with_subresources() -> None:
         "clusterqueues/status",
         "inferenceservices",
         "inferenceservices/status",
+        "trainingjobs",
+        "trainingjobs/status",
+        "trainingjobs/log",
     }
     runs = by_name["pipelineruns"]
     assert runs["kind"] == "PipelineRun" and runs["singularName"] == "pipelinerun"
@@ -46,7 +49,14 @@ def test_core_resources() -> None:
     doc = api_resource_list("", "v1")
     assert doc["groupVersion"] == "v1"
     names = [r["name"] for r in doc["resources"]]
-    assert names == ["namespaces", "namespaces/status", "nodes", "nodes/status"]
+    assert names == [
+        "namespaces",
+        "namespaces/status",
+        "nodes",
+        "nodes/status",
+        "resourcequotas",
+        "resourcequotas/status",
+    ]
 
 
 def test_version_looks_like_kubernetes() -> None:

@@ -11,21 +11,24 @@ from __future__ import annotations
 import shutil
 import threading
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from mlkube.api.clock import Clock
 from mlkube.api.errors import NotFound
-from mlkube.api.kinds import PIPELINE_RUN
+from mlkube.api.kinds import CLUSTER_QUEUE, PIPELINE_RUN
 from mlkube.api.pipelinerun import (
     FINISHED_RUN_PHASES,
     PipelineRun,
+    StartEstimate,
+    StepStatus,
     StepUsage,
 )
 from mlkube.controllers.finalizers import add_finalizer, remove_finalizer
-from mlkube.controllers.pipelinerun.launch import (
-    run_key_of,
-    run_of,
-)
+from mlkube.controllers.pipelinerun.accounting import attempt_record
+from mlkube.controllers.pipelinerun.estimates import expected_duration, start_estimate
+from mlkube.controllers.pipelinerun.fair_usage import DEFAULT_HALF_LIFE_SECONDS, FairUsageBook
+from mlkube.controllers.pipelinerun.launch import run_key_of, run_of, step_key_of
 from mlkube.controllers.pipelinerun.node_queue import NodeQueue
 from mlkube.controllers.pipelinerun.quota_gate import QueueConfig, load_queues
 from mlkube.controllers.pipelinerun.run_pass import RunPass
@@ -33,6 +36,7 @@ from mlkube.runtime.base import GpuDevice, NodeInfo, Runtime, WorkloadExit
 from mlkube.scheduling.node_fit import GpuSlot, NodeCapacity
 from mlkube.storage.cache import StepCache
 from mlkube.storage.layout import DataDir
+from mlkube.store.accounting import AccountingLog
 from mlkube.store.base import ResourceStore
 
 FINALIZER = "mlkube.io/pipelinerun"
@@ -42,7 +46,7 @@ Enqueue = Callable[[str, float], None]
 
 def node_capacity(info: NodeInfo) -> NodeCapacity:
     """The scheduler's view of what a runtime's node has."""
-    gpus = tuple(GpuSlot(g.index, g.vendor, g.model) for g in info.gpus)
+    gpus = tuple(GpuSlot(g.index, g.vendor, g.model, g.memory_bytes) for g in info.gpus)
     return NodeCapacity(info.name, info.cpus, info.memory_bytes, gpus)
 
 
@@ -56,6 +60,8 @@ class PipelineRunController:
         clock: Clock,
         enqueue: Enqueue,
         stop_grace_seconds: float = 5.0,
+        usage_half_life: float = DEFAULT_HALF_LIFE_SECONDS,
+        accounting: AccountingLog | None = None,
     ) -> None:
         self.store = store
         self.runtime = runtime
@@ -63,11 +69,21 @@ class PipelineRunController:
         self.clock = clock
         self.enqueue = enqueue
         self.stop_grace_seconds = stop_grace_seconds
+        self.accounting = accounting  # None: attempts are not recorded (tests, tools)
+        # For start estimates: expected end of each running workload id, expected duration of
+        # each waiting step key, and earlier successful durations per (ns, pipeline, step).
+        self.ends: dict[str, float | None] = {}
+        self.durations: dict[str, float | None] = {}
+        self._earlier: dict[tuple[str, str, str], list[float]] = {}
         self.cache = StepCache(data.cache)
         info = runtime.node()  # may probe devices: ask once
         self.node = node_capacity(info)
         self.gpus: dict[int, GpuDevice] = {g.index: g for g in info.gpus}
-        self.queue = NodeQueue(self.node)
+        # Fair sharing weighs each queue's usage history, kept in the ClusterQueues' status.
+        queues = store.list(CLUSTER_QUEUE.resource)[0]
+        self.queue = NodeQueue(
+            self.node, fair_usage=FairUsageBook.from_statuses(usage_half_life, queues)
+        )
         # Resource versions this controller wrote: their watch events carry nothing new, so
         # the manager drops them instead of reconciling the run a second time.
         self.own_writes: set[int] = set()
@@ -139,7 +155,9 @@ class PipelineRunController:
         self.queue.drop_run(key)
         running = self.queue.running_of(key)
         for workload_id in running:
-            if self.pop_exit(workload_id) is not None:
+            exit_ = self.pop_exit(workload_id)
+            if exit_ is not None:
+                self._record_stopped(obj, workload_id, exit_.finished_at)
                 self.release(workload_id)
             else:
                 self.runtime.stop(workload_id, grace_seconds=self.stop_grace_seconds)
@@ -161,13 +179,58 @@ class PipelineRunController:
     def release(self, workload_id: str) -> None:
         """A workload ended: free what it held, forget it in the runtime, and give what waits a
         scheduling pass over the freed room (a no-op for one already released)."""
+        self.ends.pop(workload_id, None)
         if self.queue.release(workload_id):
             self.runtime.forget(workload_id)
+            for key in [k for k in self.durations if k not in self.queue.waiting]:
+                del self.durations[key]
             for run_key in self.queue.schedule(
                 self.queue_config(), now=self.clock.now().timestamp()
             ):
                 self.enqueue(run_key, 0.0)
             self.carry_out_preemptions()
+
+    def record_attempt(self, run: PipelineRun, st: StepStatus, *, end: float, outcome: str) -> None:
+        """Append the ended attempt's usage record (a no-op without an accounting log)."""
+        if self.accounting is not None:
+            record = attempt_record(run, st, end=end, outcome=outcome)
+            if record is not None:
+                self.accounting.append(record)
+                self._earlier.pop((record.namespace, record.pipeline, record.step), None)
+
+    def expected_duration(
+        self, namespace: str, pipeline: str, step: str, timeout: float | None
+    ) -> float | None:
+        """How long this step should run (see `estimates.expected_duration`)."""
+        key = (namespace, pipeline, step)
+        if key not in self._earlier:
+            found = self.accounting.durations(*key, limit=5) if self.accounting else []
+            self._earlier[key] = found
+        return expected_duration(self._earlier[key], timeout)
+
+    def start_estimate(self, step_key: str, now: float) -> StartEstimate | None:
+        """When a waiting step may start, for its status (None: not waiting here)."""
+        estimate = start_estimate(
+            self.queue,
+            self.queue_config(),
+            step_key,
+            ends=self.ends,
+            durations=self.durations,
+            now=now,
+        )
+        if estimate is None:
+            return None
+        moment = datetime.fromtimestamp(estimate.at, UTC) if estimate.at is not None else None
+        return StartEstimate(time=moment, after=estimate.after, reason=estimate.reason)
+
+    def _record_stopped(self, obj: dict[str, Any], workload_id: str, end: float) -> None:
+        """A step of a run being deleted was stopped: charge what it ran, from its status."""
+        run = PipelineRun.model_validate(obj)
+        step = step_key_of(workload_id).rsplit("/", 1)[1]
+        st = run.status.step(step)
+        if st is not None and st.phase == "Running":
+            st.usage = self.usage_of(workload_id) or st.usage
+            self.record_attempt(run, st, end=end, outcome="Stopped")
 
     def usage_of(self, workload_id: str) -> StepUsage | None:
         usage = self.runtime.usage(workload_id)

@@ -16,8 +16,13 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from mlkube.api.resources import ResourceRequest
+from mlkube.controllers.pipelinerun.fair_usage import FairUsageBook
 from mlkube.controllers.pipelinerun.launch import run_of, step_key_of
-from mlkube.controllers.pipelinerun.quota_gate import QueueConfig, step_workload
+from mlkube.controllers.pipelinerun.quota_gate import (
+    QueueConfig,
+    admitted_request,
+    step_workload,
+)
 from mlkube.scheduling.admission import Snapshot
 from mlkube.scheduling.admission import admit as admit_by_quota
 from mlkube.scheduling.node_fit import Grant, NodeCapacity
@@ -33,6 +38,7 @@ class WorkInfo:
     priority: int
     created: float
     request: ResourceRequest
+    gang: str | None = None  # the job whose workers are admitted together (one workload)
 
 
 @dataclass
@@ -48,6 +54,7 @@ class NodeQueue:
     to_preempt: list[str] = field(default_factory=list)  # workload ids still to be stopped
     preempting: dict[str, str] = field(default_factory=dict)  # workload id → preemptor step key
     version: int = 0  # goes up whenever what is held or waiting changes
+    fair_usage: FairUsageBook | None = None  # queues' usage history; None: none is kept
 
     def enqueue(
         self,
@@ -57,15 +64,20 @@ class NodeQueue:
         *,
         priority: int = 0,
         created: float = 0.0,
+        gang: str | None = None,
     ) -> None:
-        """Queue a ready step (idempotent: keeps its original place in line)."""
+        """Queue a ready step (idempotent: keeps its original place in line). Steps queued
+        with the same `gang` id are admitted all together or not at all, by quota (as one
+        workload) and on the node."""
         if step_key not in self.waiting and step_key not in self.reserved:
-            self.waiting[step_key] = QueuedWork(step_key, order, request)
-            self.info[step_key] = WorkInfo(priority, created, request)
+            self.waiting[step_key] = QueuedWork(step_key, order, request, gang)
+            self.info[step_key] = WorkInfo(priority, created, request, gang)
             self.version += 1
 
     def schedule(self, config: QueueConfig | None = None, *, now: float = 0.0) -> set[str]:
         """Admit what quota and the node allow; returns the runs that have news."""
+        if self.fair_usage is not None and config is not None and config.active:
+            self.fair_usage.sync(held_workloads(self, config), now=now)
         if not self.waiting:
             return set()
         gate = _QuotaPass(self, config, now) if config is not None and config.active else None
@@ -95,9 +107,24 @@ class NodeQueue:
             targets = preemption_targets(gate.snapshot, workload)
             if targets:
                 for victim in targets:
-                    self.to_preempt.append(victim)
-                    self.preempting[victim] = workload.key
+                    for workload_id in self._workload_ids(victim):
+                        self.to_preempt.append(workload_id)
+                        self.preempting[workload_id] = workload.key
                 return
+
+    def _workload_ids(self, key: str) -> list[str]:
+        """A quota workload's running workload ids: itself, or every worker of a gang."""
+        if key in self.running:
+            return [key]
+        return [w for w in self.running if self.gang_of(step_key_of(w)) == key]
+
+    def gang_of(self, step_key: str) -> str | None:
+        info = self.info.get(step_key)
+        return info.gang if info is not None else None
+
+    def being_preempted(self, key: str) -> bool:
+        """The quota workload (a workload id or a gang id) is already being stopped."""
+        return any(w in self.preempting for w in self._workload_ids(key))
 
     def take_reserved(self, step_key: str) -> Grant | None:
         grant = self.reserved.pop(step_key, None)
@@ -155,21 +182,46 @@ def held_workloads(queue: NodeQueue, config: QueueConfig) -> list[Workload]:
     workload id while running and by step key while reserved. One admitted before its namespace
     had a queue is counted in its first possible flavor, so a new quota sees real usage.
 
-    Also read from the API server's threads (admission checks): the tables are copied first."""
+    The workers of a gang count as one workload, keyed by the gang id, of as many pods as
+    they hold. Also read from the API server's threads (admission checks): the tables are
+    copied first."""
     keys = [(wid, step_key_of(wid)) for wid in list(queue.running)]
     keys += [(step_key, step_key) for step_key in list(queue.reserved)]
-    held = []
+    workloads: list[Workload] = []
+    pods: dict[str, int] = {}
+    first: dict[str, Workload] = {}
     for key, step_key in keys:
-        flavor = queue.flavors.get(step_key)
-        if flavor is None:
-            fresh = _workload(queue, config, key, step_key)
-            if fresh is None:
-                continue
-            flavor = fresh.pod_sets[0].options[0].flavor
-        workload = _workload(queue, config, key, step_key, flavor)
-        if workload is not None:
-            held.append(workload)
-    return held
+        workload = _held_workload(queue, config, key, step_key)
+        if workload is None:
+            continue
+        gang = queue.gang_of(step_key)
+        if gang is None:
+            workloads.append(workload)
+        else:
+            pods[gang] = pods.get(gang, 0) + 1
+            first.setdefault(gang, workload)
+    return workloads + [_as_gang(w, gang, pods[gang]) for gang, w in first.items()]
+
+
+def _held_workload(
+    queue: NodeQueue, config: QueueConfig, key: str, step_key: str
+) -> Workload | None:
+    """One running or reserved step as a workload, in its admitted flavor."""
+    flavor = queue.flavors.get(step_key)
+    if flavor is None:
+        fresh = _workload(queue, config, key, step_key)
+        if fresh is None:
+            return None
+        flavor = fresh.pod_sets[0].options[0].flavor
+    return _workload(queue, config, key, step_key, flavor)
+
+
+def _as_gang(workload: Workload, gang: str, count: int) -> Workload:
+    """A one-pod workload of a gang's worker, made the whole gang's: `count` such pods."""
+    pod_set = workload.pod_sets[0]
+    return dataclasses.replace(
+        workload, key=gang, pod_sets=(dataclasses.replace(pod_set, name="workers", count=count),)
+    )
 
 
 def _workload(
@@ -187,12 +239,14 @@ def _workload(
         request=info.request,
         config=config,
         flavor=flavor,
+        node=queue.node,
     )
 
 
 def _no_flavor(queue_name: str, request: ResourceRequest) -> str:
-    model = f" of model {request.gpu_model!r}" if request.gpu_model else ""
-    return f"ClusterQueue {queue_name} has no flavor that covers this step's requests{model}"
+    models = [c.model for c in request.gpu_choices() if c.model]
+    wanted = f" of model {' or '.join(repr(m) for m in models)}" if models else ""
+    return f"ClusterQueue {queue_name} has no flavor that covers this step's requests{wanted}"
 
 
 class _QuotaPass:
@@ -200,35 +254,55 @@ class _QuotaPass:
 
     def __init__(self, queue: NodeQueue, config: QueueConfig, now: float) -> None:
         self.config = config
+        self.node = queue.node
         self.never: dict[str, str] = {}
-        held = [w for w in held_workloads(queue, config) if w.key not in queue.preempting]
+        held = [w for w in held_workloads(queue, config) if not queue.being_preempted(w.key)]
         self.pending: list[Workload] = []
+        # A gang waits as one workload of all its workers, keyed by the gang id.
+        self.members: dict[str, list[str]] = {}
         for key in queue.waiting:
+            gang = queue.gang_of(key)
+            if gang is not None:
+                self.members.setdefault(gang, []).append(key)
+                if len(self.members[gang]) > 1:
+                    continue
             workload = _workload(queue, config, key, key)
             if workload is not None:
                 self.pending.append(workload)
             elif (name := config.queue_for(key)) is not None:
-                self.never[key] = _no_flavor(name, queue.info[key].request)
-        self.snapshot = Snapshot(config.quotas, tuple(held), tuple(self.pending))
+                self.never[gang or key] = _no_flavor(name, queue.info[key].request)
+        self.pending = [
+            _as_gang(w, g, len(self.members[g])) if (g := queue.gang_of(w.key)) else w
+            for w in self.pending
+        ]
+        history = queue.fair_usage.shares(config.quotas, now=now) if queue.fair_usage else {}
+        self.snapshot = Snapshot(config.quotas, tuple(held), tuple(self.pending), history=history)
         decision = admit_by_quota(self.snapshot, now=now)
         self.admitted = {a.key: a.flavors[0] for a in decision.admitted}  # step key → flavor
         self.reasons = {k: "quota: " + r.message() for k, r in decision.pending.items()}
         self.pending = [w for w in self.pending if w.key in decision.pending]
+        for table in (self.admitted, self.reasons, self.never):
+            self._expand_gangs(table)
+
+    def _expand_gangs(self, table: dict[str, str]) -> None:
+        """What was decided for a gang holds for each of its workers."""
+        for gang, keys in self.members.items():
+            if gang in table:
+                value = table.pop(gang)
+                table.update(dict.fromkeys(keys, value))
 
     def filter(self, candidates: list[QueuedWork]) -> list[QueuedWork]:
-        """Steps quota admitted (GPU model taken from their flavor) and steps without a queue."""
+        """Steps quota admitted (narrowed to the GPU choice of their flavor, of its model) and
+        steps without a queue."""
         kept = []
         for work in candidates:
-            if self.config.queue_for(work.key) is None:
+            name = self.config.queue_for(work.key)
+            if name is None:
                 kept.append(work)
                 continue
             flavor = self.admitted.get(work.key)
             if flavor is None:
                 continue
-            model = self.config.flavor_model.get(flavor)
-            if model and work.request.gpu_count and not work.request.gpu_model:
-                work = dataclasses.replace(
-                    work, request=dataclasses.replace(work.request, gpu_model=model)
-                )
-            kept.append(work)
+            request = admitted_request(self.config, name, work.request, flavor, node=self.node)
+            kept.append(dataclasses.replace(work, request=request))
         return kept

@@ -18,8 +18,10 @@ from mlkube.api.pipeline import PipelineSpec, StepSpec
 from mlkube.api.pipelinerun import OutputValue, PipelineRun, Placement, StepStatus
 from mlkube.api.validation import topological_order
 from mlkube.controllers.pipelinerun import oom, progress, resolve
+from mlkube.controllers.pipelinerun.accounting import pipeline_id
 from mlkube.controllers.pipelinerun.launch import (
     StepAttempt,
+    granted_alternative,
     read_result,
     step_cache_key,
     workload_spec,
@@ -147,6 +149,16 @@ class RunPass:
         self._set(st, "Waiting", "Queued", "waiting for resources on the node")
 
     @cached_property
+    def _pipeline(self) -> str:
+        return pipeline_id(self.run)
+
+    def _expected_duration(self, step: StepSpec) -> float | None:
+        namespace = self.run.metadata.namespace or ""
+        return self.ctl.expected_duration(
+            namespace, self._pipeline, step.name, step.timeout_seconds
+        )
+
+    @cached_property
     def _index(self) -> dict[str, int]:
         """Each step's position in the spec: its place in line among the run's steps."""
         return {s.name: i for i, s in enumerate(self.spec.steps)}
@@ -172,6 +184,7 @@ class RunPass:
             priority=priority,
             created=arrival,
         )
+        self.ctl.durations[f"{self.key}/{step.name}"] = self._expected_duration(step)
 
     def _admit(self, statuses: dict[str, StepStatus]) -> None:
         """One scheduling pass over the whole node, then start what of this run was admitted."""
@@ -195,6 +208,7 @@ class RunPass:
                 self._begin(step, statuses, grant, step_key)
             elif step_key in queue.wait_reasons:
                 st.message = queue.wait_reasons[step_key]
+                st.estimated_start = self.ctl.start_estimate(step_key, self.now.timestamp())
 
     def _begin(
         self, step: StepSpec, statuses: dict[str, StepStatus], grant: Grant, step_key: str
@@ -210,6 +224,11 @@ class RunPass:
         )
         self._set(st, "Running", "Started", f"attempt {st.attempts} running")
         st.start_time = self.now
+        st.estimated_start = None
+        duration = self.ctl.durations.pop(step_key, None) or self._expected_duration(step)
+        self.ctl.ends[attempt.workload_id] = (
+            self.now.timestamp() + duration if duration is not None else None
+        )
         st.finish_time = st.next_retry_time = st.exit_code = None
         st.placement = Placement(
             node=self.ctl.node.name,
@@ -217,6 +236,8 @@ class RunPass:
             cpu_millis=sum(grant.cpu_millis.values()),
             memory_bytes=grant.memory_bytes,
             gpus=list(grant.gpus),
+            gpu_millis=grant.gpu_total_millis or None,
+            gpu_alternative=granted_alternative(step, grant),
         )
         self.launches.append((spec, grant, step_key))
         if step.timeout_seconds:
@@ -256,12 +277,17 @@ class RunPass:
         preemptor = self.ctl.queue.preempting.get(wid)  # forgotten on release
         self.ctl.release(wid)
         if preemptor is not None:
+            self.ctl.record_attempt(self.run, st, end=exit_.finished_at, outcome="Preempted")
             st.attempts -= 1  # being preempted is not the step's failure
             st.placement = None
             self._set(st, "Waiting", "Preempted", f"preempted for {preemptor}; requeued")
             return
         result = read_result(self.ctl.data, attempt)
-        if exit_.reason == "Completed" and result is not None and "outputs" in result:
+        succeeded = exit_.reason == "Completed" and result is not None and "outputs" in result
+        outcome = "Succeeded" if succeeded else "Failed"
+        self.ctl.record_attempt(self.run, st, end=exit_.finished_at, outcome=outcome)
+        if succeeded:
+            assert result is not None
             self._succeeded(st, attempt, result["outputs"])
             return
         reason = "DeadlineExceeded" if st.reason == "DeadlineExceeded" else exit_.reason
@@ -365,8 +391,11 @@ class RunPass:
         return True
 
     def _launch(self) -> None:
+        # Every grant is held before any process starts (the first start may take a while):
+        # quota checks on the API threads must never see a step Running but not holding.
         for spec, grant, _ in self.launches:
             self.ctl.queue.start(spec.id, grant)
+        for spec, _, _ in self.launches:
             try:
                 self.ctl.runtime.start(spec)
             except Exception as err:

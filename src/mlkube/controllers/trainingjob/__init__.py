@@ -1,0 +1,1 @@
+"""The TrainingJob controller: N workers admitted, started, restarted and stopped as a gang."""
