@@ -74,6 +74,11 @@ class WatchRequest:
     matches: Callable[[Mapping[str, Any]], bool]
     start: int | None
     deadline: float | None
+    # How each event's object is sent (a `Table` row for kubectl); None: as stored.
+    render: Callable[[Mapping[str, Any]], Mapping[str, Any]] | None = None
+
+    def event(self, event_type: str, obj: Mapping[str, Any]) -> bytes:
+        return event_line(event_type, self.render(obj) if self.render else obj)
 
 
 async def watch_stream(
@@ -109,7 +114,7 @@ async def _events(
         )
         for item in items:
             if request.matches(item):
-                yield event_line("ADDED", item)
+                yield request.event("ADDED", item)
     else:
         cursor = request.start
     while not _past(request.deadline, clock):
@@ -124,7 +129,7 @@ async def _events(
         )
         for event in events:
             if request.matches(event.object):
-                yield event_line(event.type, event.object)
+                yield request.event(event.type, event.object)
         if len(events) == BATCH:
             cursor = events[-1].resource_version  # more are waiting: read on at once
             continue

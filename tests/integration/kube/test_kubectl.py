@@ -80,7 +80,8 @@ def kubectl(up: UpProcess, tmp_path: Path) -> Kubectl:
 def test_namespaces(kubectl: Kubectl) -> None:
     assert kubectl("create", "namespace", "team-a").stdout.strip() == "namespace/team-a created"
     lines = kubectl("get", "namespaces").stdout.splitlines()
-    assert lines[0].split() == ["NAME", "AGE"]
+    assert lines[0].split() == ["NAME", "STATUS", "AGE"]  # the server prints the columns
+    assert lines[1].split()[1] == "Active"
     assert sorted(line.split()[0] for line in lines[1:]) == ["default", "team-a"]
 
 
@@ -118,6 +119,27 @@ def test_apply_get_describe_delete(kubectl: Kubectl, tmp_path: Path) -> None:
     deleted = kubectl("delete", "-f", str(tmp_path / "manifest.yaml")).stdout.strip()
     assert deleted == 'pipelinerun.mlkube.io "hello-1" deleted'
     assert kubectl.json("get", "pipelineruns", "-n", "team-a")["items"] == []
+
+
+def test_get_prints_the_columns_mlkube_get_prints(kubectl: Kubectl, tmp_path: Path) -> None:
+    kubectl("create", "namespace", "team-a")
+    kubectl.apply(tmp_path, PIPELINE.format(description="x"))
+    kubectl.apply(tmp_path, RUN.format(app="a"))
+    lines = kubectl("get", "pipelineruns", "-A", "--show-labels").stdout.splitlines()
+    header = ["NAMESPACE", "NAME", "PHASE", "STEPS", "DURATION", "AGE", "LABELS"]
+    assert lines[0].split() == header
+    cells = lines[1].split()
+    assert (cells[0], cells[1], cells[-1]) == ("team-a", "hello-1", "app=a")
+    one = kubectl("get", "pr", "hello-1", "-n", "team-a").stdout.splitlines()
+    assert one[0].split() == ["NAME", "PHASE", "STEPS", "DURATION", "AGE"]
+    assert kubectl("get", "pipelines", "-n", "team-a").stdout.split()[:3] == [
+        "NAME",
+        "STEPS",
+        "AGE",
+    ]
+    nodes = kubectl("get", "nodes").stdout.splitlines()
+    assert nodes[0].split()[:4] == ["NAME", "STATUS", "CPU", "MEMORY"]
+    assert nodes[1].split()[1] == "Ready"
 
 
 def test_apply_namespace_uses_strategic_merge_patch(kubectl: Kubectl, tmp_path: Path) -> None:
