@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from mlkube.install.aggregation import aggregated_cluster_roles
 from mlkube.install.crds import custom_resource_definitions
 from mlkube.install.operator import DEFAULT_IMAGE, DEFAULT_NAMESPACE, operator_objects
 
@@ -24,16 +25,31 @@ __all__ = [
 
 
 def install_manifests(*, image: str, namespace: str = DEFAULT_NAMESPACE) -> list[dict[str, Any]]:
-    """Every object to apply, in order: the CRDs first, then the operator's objects.
+    """Every object to apply, in order: the CRDs first, then the operator's objects, then the
+    ClusterRoles that add our kinds to the built-in `view`, `edit` and `admin`.
 
     `image` is the operator's container image; `namespace` the one it runs in (created too).
     """
-    return [*custom_resource_definitions(), *operator_objects(image=image, namespace=namespace)]
+    return [
+        *custom_resource_definitions(),
+        *operator_objects(image=image, namespace=namespace),
+        *aggregated_cluster_roles(),
+    ]
+
+
+class _PlainDumper(yaml.SafeDumper):
+    """Writes a shared sub-object out in full each time: `&id001` anchors and `*id001` aliases
+    are valid YAML, but people reading or diffing a manifest should not have to resolve them."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
 
 
 def to_yaml(objs: list[dict[str, Any]]) -> str:
     """One YAML stream, `---` between documents, keys in the order they were built."""
-    return yaml.safe_dump_all(objs, sort_keys=False, default_flow_style=False, width=100)
+    return yaml.dump_all(
+        objs, Dumper=_PlainDumper, sort_keys=False, default_flow_style=False, width=100
+    )
 
 
 def kustomize_base(objs: list[dict[str, Any]]) -> dict[str, str]:

@@ -84,11 +84,15 @@ def cluster_role() -> dict[str, Any]:
         _rule([API_GROUP], [f"{p}/finalizers" for p in plurals], ["update"]),
         _rule([""], ["pods", "services", "persistentvolumeclaims", "resourcequotas"], _ALL),
         _rule([""], ["pods/log"], ["get"]),
-        _rule([""], ["namespaces", "nodes"], _READ),
+        # Team namespaces are ours to create (Namespace + ResourceQuota + RoleBindings).
+        _rule([""], ["namespaces"], ["get", "list", "watch", "create", "update", "patch"]),
+        _rule([""], ["nodes"], _READ),
         _rule(["", "events.k8s.io"], ["events"], ["create", "patch"]),
         _rule(["batch"], ["jobs"], _ALL),
         _rule(["apps"], ["deployments"], _ALL),
         _rule(["autoscaling"], ["horizontalpodautoscalers"], _ALL),
+        # Recommendation-only VPAs, where the VPA CRD is installed (harmless where it is not).
+        _rule(["autoscaling.k8s.io"], ["verticalpodautoscalers"], _ALL),
         _rule(["scheduling.k8s.io"], ["priorityclasses"], _READ),
         _rule(["rbac.authorization.k8s.io"], ["roles", "rolebindings"], _ALL),
         {
