@@ -17,6 +17,7 @@ from mlkube.install import (
     kustomize_base,
     to_yaml,
 )
+from mlkube.install.helm import helm_chart
 
 
 @click.command()
@@ -44,7 +45,17 @@ from mlkube.install import (
     default=None,
     help="Write a kustomize base to this directory (one file per object) instead of stdout.",
 )
-def install(kubernetes: bool, image: str, namespace: str, output: Path | None) -> None:
+@click.option(
+    "--helm",
+    "helm",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Write the same install as a Helm chart to this directory (image and namespace "
+    "become chart values).",
+)
+def install(
+    kubernetes: bool, image: str, namespace: str, output: Path | None, helm: Path | None
+) -> None:
     """Print everything a Kubernetes cluster needs to run mlkube.
 
     CustomResourceDefinitions for the mlkube.io kinds, then the operator's Namespace,
@@ -56,12 +67,21 @@ def install(kubernetes: bool, image: str, namespace: str, output: Path | None) -
             "say where to install: --kubernetes (the only target so far; "
             "the embedded platform needs no install, run `mlkube up`)"
         )
+    if helm is not None:
+        if output is not None:
+            raise click.UsageError("give -o (a kustomize base) or --helm (a chart), not both")
+        _write(helm, helm_chart())
+        return
     objs = install_manifests(image=image, namespace=namespace)
     if output is None:
         click.echo(to_yaml(objs), nl=False)
         return
-    output.mkdir(parents=True, exist_ok=True)
-    files = kustomize_base(objs)
+    _write(output, kustomize_base(objs))
+
+
+def _write(folder: Path, files: dict[str, str]) -> None:
     for name, text in files.items():
-        (output / name).write_text(text, encoding="utf-8")
-    click.echo(f"wrote {len(files)} files to {output}", err=True)
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    click.echo(f"wrote {len(files)} files to {folder}", err=True)
