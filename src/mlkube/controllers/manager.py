@@ -22,11 +22,13 @@ from mlkube.api.kinds import (
     RESOURCE_FLAVOR,
     RESOURCE_QUOTA,
     TRAINING_JOB,
+    Kind,
 )
 from mlkube.controllers.namespace import NamespaceController
 from mlkube.controllers.node import NodeController
 from mlkube.controllers.pipelinerun.controller import PipelineRunController
 from mlkube.controllers.pipelinerun.fair_usage import DEFAULT_HALF_LIFE_SECONDS
+from mlkube.controllers.queue_status import QueueStatusWriter
 from mlkube.controllers.serving.autoscaler import ServingAutoscaler
 from mlkube.controllers.serving.controller import InferenceServiceController
 from mlkube.controllers.serving.router_client import RouterAdmin
@@ -62,8 +64,15 @@ class ControllerManager:
         router: RouterAdmin | None = None,
         usage_half_life: float = DEFAULT_HALF_LIFE_SECONDS,
         accounting: AccountingLog | None = None,
+        cluster: bool = False,
     ) -> None:
+        """`cluster=True` runs as the operator inside Kubernetes, which owns some of the work:
+        no Node object is written (the kubelets own Nodes; ClusterQueue statuses still are),
+        deleted namespaces are emptied by Kubernetes' namespace controller, ResourceQuota
+        statuses are its quota controller's, and InferenceServices are not served (their
+        cluster form, Deployment + Service + HPA, is not built yet)."""
         self.store = store
+        self.cluster = cluster
         self.queue = WorkQueue(monotonic=clock.monotonic)
         self.runs = PipelineRunController(
             store,
@@ -76,9 +85,15 @@ class ControllerManager:
         )
         self.namespaces = NamespaceController(store)
         self.resource_quotas = ResourceQuotaController(store)
-        self.nodes = NodeController(
-            store, self.runs.queue, self.runs.gpus, clock=clock, queues=self.runs.queue_config
-        )
+        self.nodes: NodeController | QueueStatusWriter
+        if cluster:
+            self.nodes = QueueStatusWriter(
+                store, self.runs.queue, clock=clock, queues=self.runs.queue_config
+            )
+        else:
+            self.nodes = NodeController(
+                store, self.runs.queue, self.runs.gpus, clock=clock, queues=self.runs.queue_config
+            )
         self.services = InferenceServiceController(
             store, self.runs, router=router, data=data, enqueue=self._enqueue_service
         )
@@ -124,17 +139,16 @@ class ControllerManager:
     def start(self) -> None:
         """Queue every existing object, then watch for changes and reconcile in the background."""
         rv = self.resync()
-        for resource in (
-            PIPELINE_RUN.resource,
-            NAMESPACE.resource,
-            CLUSTER_QUEUE.resource,
-            RESOURCE_FLAVOR.resource,
-            INFERENCE_SERVICE.resource,
-            RESOURCE_QUOTA.resource,
-            TRAINING_JOB.resource,
-        ):
+        for resource in self._watched():
             self._spawn(f"watch-{resource}", functools.partial(self._watch, resource, rv))
         self._spawn("reconcile", self._work)
+
+    def _watched(self) -> tuple[str, ...]:
+        """The resources whose changes we reconcile (fewer in cluster mode: see `__init__`)."""
+        kinds: tuple[Kind, ...] = (PIPELINE_RUN, CLUSTER_QUEUE, RESOURCE_FLAVOR, TRAINING_JOB)
+        if not self.cluster:
+            kinds += (NAMESPACE, INFERENCE_SERVICE, RESOURCE_QUOTA)
+        return tuple(kind.resource for kind in kinds)
 
     def stop(self) -> None:
         self._stopping.set()
@@ -148,11 +162,14 @@ class ControllerManager:
         for obj in runs:
             meta = obj["metadata"]
             self._enqueue_run(f"{meta['namespace']}/{meta['name']}", 0.0)
-        for obj in self.store.list(NAMESPACE.resource)[0]:
-            self.queue.add(_NS + obj["metadata"]["name"])
-        for obj in self.store.list(INFERENCE_SERVICE.resource)[0]:
-            meta = obj["metadata"]
-            self._enqueue_service(f"{meta['namespace']}/{meta['name']}", 0.0)
+        watched = self._watched()
+        if NAMESPACE.resource in watched:
+            for obj in self.store.list(NAMESPACE.resource)[0]:
+                self.queue.add(_NS + obj["metadata"]["name"])
+        if INFERENCE_SERVICE.resource in watched:
+            for obj in self.store.list(INFERENCE_SERVICE.resource)[0]:
+                meta = obj["metadata"]
+                self._enqueue_service(f"{meta['namespace']}/{meta['name']}", 0.0)
         for obj in self.store.list(TRAINING_JOB.resource)[0]:
             meta = obj["metadata"]
             self._enqueue_job(f"{meta['namespace']}/{meta['name']}", 0.0)
@@ -164,7 +181,7 @@ class ControllerManager:
         meta = event.object.get("metadata") or {}
         kind = event.object.get("kind")
         key = f"{meta.get('namespace')}/{meta.get('name')}"
-        if kind in (PIPELINE_RUN.kind, RESOURCE_QUOTA.kind):
+        if kind in (PIPELINE_RUN.kind, RESOURCE_QUOTA.kind) and not self.cluster:
             # Outputs written or runs gone change storage in use; one recount per burst.
             self.queue.add_after(_QUOTA + str(meta.get("namespace")), 0.5)
         if kind == PIPELINE_RUN.kind:

@@ -1,11 +1,10 @@
 """The operator's objects: Namespace, ServiceAccount, RBAC and the Deployment.
 
-Not built yet: the Deployment runs `mlkube operator`, a command that does not exist today. The
-controllers run only embedded (`mlkube up`), against SQLite and the local runtime; the operator
-needs the Kubernetes `ResourceStore` and `Runtime` and a health endpoint (`/healthz`, `/readyz`
-on port 8081). These manifests fix the contract that command must meet: non-root, read-only root
-filesystem (scratch space in `/tmp`), leader election through a Lease in its own namespace, the
-pod's namespace in `POD_NAMESPACE`.
+The Deployment runs `mlkube operator` (`mlkube.server.operator`): the controllers against the
+kube-apiserver through the official client, with a health endpoint (`/healthz`, `/readyz` on
+port 8081). These manifests fix its contract: non-root, read-only root filesystem (scratch space
+in `/tmp`), the pod's namespace in `POD_NAMESPACE`. A leader-election Lease role is granted, but
+the operator does not elect a leader yet: run one replica.
 
 `DEFAULT_IMAGE` is a placeholder: no image is published at `ghcr.io/mlkube/mlkube` yet.
 Pass `image=` (`mlkube install --image`) with the one you build.

@@ -82,7 +82,7 @@ def test_gpu_mapping(
     env: dict[str, str],
 ) -> None:
     gpus = schedule(resources)
-    assert gpus.limits == limits
+    assert gpus.limits == {k: str(v) for k, v in limits.items()}  # quantities are strings
     assert gpus.node_selector == selector
     assert gpus.tolerations == tolerations
     assert gpus.env == env
@@ -111,12 +111,12 @@ def test_a_model_with_several_product_names_is_a_required_affinity() -> None:
 @pytest.mark.parametrize(
     ("alternative", "limits", "selector"),
     [
-        (0, {"nvidia.com/gpu": 1}, {"nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3"}),
-        (1, {"amd.com/gpu": 2}, {"amd.com/gpu.product-name": "MI250"}),
+        (0, {"nvidia.com/gpu": "1"}, {"nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3"}),
+        (1, {"amd.com/gpu": "2"}, {"amd.com/gpu.product-name": "MI250"}),
     ],
 )
 def test_the_granted_alternative_is_built(
-    alternative: int, limits: dict[str, int], selector: dict[str, str]
+    alternative: int, limits: dict[str, str], selector: dict[str, str]
 ) -> None:
     resources = {
         "gpuAlternatives": [

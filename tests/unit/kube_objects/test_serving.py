@@ -118,7 +118,7 @@ def test_a_vpa_only_when_asked_and_never_evicting() -> None:
 def test_gpus_on_a_replica() -> None:
     resources = {"cpu": "4", "memory": "16Gi", "nvidia.com/gpu": 1, "gpuModel": "L4"}
     deployment = build(isvc(resources=resources))["Deployment"]
-    assert container(deployment)["resources"]["limits"]["nvidia.com/gpu"] == 1
+    assert container(deployment)["resources"]["limits"]["nvidia.com/gpu"] == "1"
     assert pod(deployment)["nodeSelector"] == {"nvidia.com/gpu.product": "L4"}
     assert pod(deployment)["tolerations"][0]["key"] == "nvidia.com/gpu"
 

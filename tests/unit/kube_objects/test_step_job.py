@@ -146,7 +146,7 @@ def test_a_command_step_passes_its_command_and_args_to_the_executor() -> None:
             None,
             {
                 "requests": {"cpu": "100m", "memory": "2Gi"},
-                "limits": {"memory": "2Gi", "nvidia.com/gpu": 1},
+                "limits": {"memory": "2Gi", "nvidia.com/gpu": "1"},
             },
         ),
     ],

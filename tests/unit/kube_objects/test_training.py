@@ -105,7 +105,7 @@ def test_gpus_priority_and_owner() -> None:
     assert container(job)["resources"]["limits"] == {
         "cpu": "8",
         "memory": "32Gi",
-        "nvidia.com/gpu": 1,
+        "nvidia.com/gpu": "1",
     }
     assert pod(job)["nodeSelector"] == {"nvidia.com/gpu.product": "H100"}
     assert pod(job)["priorityClassName"] == "research"

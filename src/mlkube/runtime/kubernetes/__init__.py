@@ -2,8 +2,10 @@
 
 Each builder takes our validated objects (the `mlkube.api` models) and the platform's
 `ClusterSettings`, and returns the Kubernetes objects, as the plain dicts `kubectl apply`
-reads. Nothing here talks to a cluster, reads a clock or the environment: the operator (not
-built yet) decides when to create, update or delete what these return.
+reads. The builders talk to no cluster and read no clock or environment. `KubernetesRuntime`
+(`runtime.py`), which the operator (`mlkube operator`) runs workloads with, is the one part of
+this package that calls the API server: one Pod per workload. The operator does not yet apply
+what `step_job`, `training_objects`, `namespace_objects` and `serving_objects` return.
 
     step_job            a pipeline step attempt → batch/v1 Job
     training_objects    a TrainingJob → headless Service + Indexed batch/v1 Job

@@ -35,7 +35,8 @@ _LABEL_VALUE = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
 class GpuScheduling:
     """The pod's part of a GPU request: limits, placement, tolerations and environment."""
 
-    limits: dict[str, int] = field(default_factory=dict)
+    # Quantities are strings, as the API serves them: the official client refuses an int.
+    limits: dict[str, str] = field(default_factory=dict)
     node_selector: dict[str, str] = field(default_factory=dict)
     affinity: dict[str, Any] = field(default_factory=dict)
     tolerations: list[dict[str, str]] = field(default_factory=list)
@@ -66,7 +67,7 @@ def gpu_scheduling(
     toleration = {"key": GPU_RESOURCE[choice.vendor], "operator": "Exists", "effect": "NoSchedule"}
     selector, affinity = _placement(choice, products, where=where)
     return GpuScheduling(
-        limits={resource: choice.count},
+        limits={resource: str(choice.count)},
         node_selector=selector,
         affinity=affinity,
         tolerations=[toleration],

@@ -71,6 +71,7 @@ class FakeKubeCluster:
     def start(self) -> None:
         """Serve, write the kubeconfig, register the nodes and start the controllers."""
         self.server.start()
+        self.kubeconfig_path.parent.mkdir(parents=True, exist_ok=True)
         self.kubeconfig_path.write_text(yaml.safe_dump(kubeconfig(self.url)))
 
         def create_pod(pod: dict[str, Any]) -> dict[str, Any]:

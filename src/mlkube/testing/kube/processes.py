@@ -74,7 +74,7 @@ def start(
         try:
             popen = subprocess.Popen(
                 words,
-                cwd=folder,
+                cwd=container.get("workingDir") or folder,
                 env=env,
                 stdout=out,
                 stderr=subprocess.STDOUT,

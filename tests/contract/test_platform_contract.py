@@ -1,0 +1,198 @@
+"""One behaviour, two platforms: every scenario here runs on the embedded platform (`mlkube up`:
+SQLite, local processes) and on the operator against a fake cluster (fake kube-apiserver, its
+kubelet running each step's pod as a local process), through the same SDK client, and must
+pass on both.
+
+The scenarios only use the public API (create, get) and files the steps themselves write, never
+a platform's internals. Steps that must outlast a check wait for a file the test creates, so
+no scenario depends on how fast either platform is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.integration.platform.conftest import py, run_body, step_of, wait_finished, wait_for
+
+from mlkube.sdk.client import Client
+from mlkube.server.embedded import EmbeddedPlatform
+from mlkube.server.operator import OperatorPlatform
+from mlkube.testing.kube import FakeNode, fake_kube_cluster
+
+TEAM = "team-a"
+
+
+@dataclass
+class Platform:
+    """A running platform as its users see it: an API client (and its name, for test ids)."""
+
+    kind: str
+    client: Client
+
+
+def _embedded(tmp_path: Path) -> Iterator[Platform]:
+    platform = EmbeddedPlatform(tmp_path / "data", port=0)
+    platform.start()
+    try:
+        with Client(platform.url, platform.admin_token(), ca_data=platform.ca_pem) as client:
+            yield Platform("embedded", client)
+    finally:
+        platform.stop()
+
+
+def _operator(tmp_path: Path) -> Iterator[Platform]:
+    workdir = tmp_path / "cluster"
+    workdir.mkdir()
+    nodes = [FakeNode("node-1", {"cpu": "2", "memory": "4Gi"})]
+    with fake_kube_cluster(workdir, nodes=nodes) as kube:
+        operator = OperatorPlatform(
+            kube.configuration(), data_dir=tmp_path / "data", health_host="127.0.0.1", health_port=0
+        )
+        operator.start()
+        try:
+            # The fake API server asks for no credentials; the client sends a token anyway.
+            with Client(kube.url, "unused") as client:
+                yield Platform("operator", client)
+        finally:
+            operator.stop()
+
+
+@pytest.fixture(params=["embedded", "operator"])
+def platform(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Platform]:
+    start = _embedded if request.param == "embedded" else _operator
+    yield from start(tmp_path)
+
+
+def namespace(client: Client, name: str = TEAM) -> None:
+    client.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+
+
+def cluster_queue(name: str, namespaces: list[str], cpu: str) -> dict[str, Any]:
+    flavor = {"name": "default", "resources": [{"name": "cpu", "nominalQuota": cpu}]}
+    return {
+        "apiVersion": "mlkube.io/v1alpha1",
+        "kind": "ClusterQueue",
+        "metadata": {"name": name},
+        "spec": {"namespaces": namespaces, "resourceGroups": [{"flavors": [flavor]}]},
+    }
+
+
+def shell(name: str, script: str, **extra: Any) -> dict[str, Any]:
+    return {"name": name, "command": ["sh", "-c", script], **extra}
+
+
+def wait_until(path: Path) -> str:
+    """A script that waits for `path` to exist, so the test decides when the step ends."""
+    return f"while [ ! -e {path} ]; do sleep 0.05; done"
+
+
+def step_state(client: Client, run: str, step: str) -> dict[str, Any]:
+    obj = client.get("pipelineruns", run, namespace=TEAM)
+    steps = (obj.get("status") or {}).get("steps") or []
+    return next((s for s in steps if s["name"] == step), {})
+
+
+def test_an_output_is_passed_to_the_next_step(platform: Platform) -> None:
+    client = platform.client
+    namespace(client)
+    steps = [
+        shell("first", "echo 21 > $MLKUBE_OUTPUTS_DIR/output"),
+        py(
+            "second",
+            "add",
+            inputs=[{"name": "a", "fromStep": "first"}, {"name": "b", "value": 21}],
+        ),
+    ]
+    client.create(run_body("flow", steps, namespace=TEAM))
+    run = wait_finished(client, "flow", namespace=TEAM)
+    assert run["status"]["phase"] == "Succeeded", run["status"]
+    assert step_of(run, "first")["outputs"] == [{"name": "output", "value": 21}]
+    assert step_of(run, "second")["outputs"] == [{"name": "output", "value": 42}]
+
+
+def test_a_failing_step_is_retried_then_fails_with_its_error(platform: Platform) -> None:
+    client = platform.client
+    namespace(client)
+    boom = py(
+        "boom",
+        "fail",
+        inputs=[{"name": "message", "value": "no such column"}],
+        retries={"limit": 1, "backoffSeconds": 0.1},
+    )
+    client.create(run_body("broken", [boom], namespace=TEAM, cache=False))
+    run = wait_finished(client, "broken", namespace=TEAM)
+    step = step_of(run, "boom")
+    assert run["status"]["phase"] == "Failed"
+    assert (step["phase"], step["reason"], step["message"]) == (
+        "Failed",
+        "Error",
+        "RuntimeError: no such column",
+    )
+    assert step["attempts"] == 2
+
+
+def test_a_quota_holds_a_run_until_the_first_one_finishes(
+    platform: Platform, tmp_path: Path
+) -> None:
+    client = platform.client
+    namespace(client)
+    client.create(cluster_queue("team", [TEAM], "1"))
+    release = tmp_path / "release"
+    cpu1 = {"resources": {"cpu": "1"}}
+    client.create(run_body("first", [shell("hold", wait_until(release), **cpu1)], namespace=TEAM))
+    wait_for(lambda: step_state(client, "first", "hold").get("phase") == "Running", what="hold")
+    client.create(run_body("second", [py("next", "noop", **cpu1)], namespace=TEAM))
+
+    def held() -> dict[str, Any] | None:
+        state = step_state(client, "second", "next")
+        return state if state.get("phase") == "Waiting" and state.get("message") else None
+
+    waiting = wait_for(held, what="the second run to wait for quota")
+    assert waiting["message"].startswith("quota: position 1 in queue team"), waiting
+    release.touch()
+    assert wait_finished(client, "first", namespace=TEAM)["status"]["phase"] == "Succeeded"
+    assert wait_finished(client, "second", namespace=TEAM)["status"]["phase"] == "Succeeded"
+
+
+def test_a_higher_priority_run_preempts_and_the_lower_one_is_requeued(
+    platform: Platform, tmp_path: Path
+) -> None:
+    client = platform.client
+    namespace(client)
+    client.create(
+        {
+            "apiVersion": "scheduling.k8s.io/v1",
+            "kind": "PriorityClass",
+            "metadata": {"name": "urgent"},
+            "value": 1000,
+        }
+    )
+    client.create(cluster_queue("team", [TEAM], "1"))
+    started, release = tmp_path / "started", tmp_path / "release"
+    cpu1 = {"resources": {"cpu": "1"}}
+    # The first attempt runs until stopped; the one after the preemption ends at once.
+    batch = shell("slow", f"[ -e {started} ] && exit 0; touch {started}; sleep 60", **cpu1)
+    client.create(run_body("batch", [batch], namespace=TEAM, cache=False))
+    wait_for(started.exists, what="the batch step to start")
+    hotfix = shell("fast", wait_until(release), **cpu1)
+    client.create(
+        run_body("hotfix", [hotfix], namespace=TEAM, priorityClassName="urgent", cache=False)
+    )
+
+    def preempted() -> dict[str, Any] | None:
+        state = step_state(client, "batch", "slow")
+        return (
+            state if (state.get("phase"), state.get("reason")) == ("Waiting", "Preempted") else None
+        )
+
+    wait_for(preempted, what="the batch step to be preempted")
+    wait_for(lambda: step_state(client, "hotfix", "fast").get("phase") == "Running", what="fast")
+    release.touch()
+    assert wait_finished(client, "hotfix", namespace=TEAM)["status"]["phase"] == "Succeeded"
+    batch_run = wait_finished(client, "batch", namespace=TEAM)
+    assert batch_run["status"]["phase"] == "Succeeded", batch_run["status"]
+    assert step_of(batch_run, "slow")["attempts"] == 1  # being preempted is not a failure
