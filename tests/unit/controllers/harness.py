@@ -36,10 +36,13 @@ class Bench:
         router: RouterAdmin | None = None,
         accounting: AccountingLog | None = None,
         usage_half_life: float = 3600.0,
+        runtime: FakeRuntime | None = None,
     ) -> None:
         self.clock = clock or FakeClock()
         self.store = store or MemoryStore(clock=self.clock)
-        self.runtime = FakeRuntime(cpus=cpus, gpus=gpus, clock=lambda: self.clock.now().timestamp())
+        self.runtime = runtime or FakeRuntime(
+            cpus=cpus, gpus=gpus, clock=lambda: self.clock.now().timestamp()
+        )
         self.data = DataDir(root)
         self.manager = ControllerManager(
             self.store,

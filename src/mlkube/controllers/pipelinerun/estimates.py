@@ -15,9 +15,9 @@ from statistics import median
 
 from mlkube.api.resources import ResourceRequest
 from mlkube.controllers.pipelinerun.node_queue import NodeQueue, held_workloads
-from mlkube.controllers.pipelinerun.quota_gate import QueueConfig, step_workload
+from mlkube.controllers.pipelinerun.quota_gate import QueueConfig, gpu_millis_on, step_workload
 from mlkube.scheduling.estimate import Holder, Queued, StartEstimate, estimate_start
-from mlkube.scheduling.node_fit import Grant
+from mlkube.scheduling.node_fit import Grant, NodeCapacity
 from mlkube.scheduling.quota import Ledger, Workload
 
 WHOLE = 1000
@@ -37,18 +37,30 @@ def _name(key: str) -> str:
     return f"{parts[1]}/{parts[3]}" if len(parts) == 5 else "/".join(parts[1:])
 
 
-def _grant_amounts(grant: Grant) -> dict[str, int]:
-    share = getattr(grant, "gpu_millis", WHOLE) or WHOLE
+def node_amounts(node: NodeCapacity) -> dict[str, int]:
+    """The node's capacity in the estimate's dimensions."""
     return {
-        "node/cpu": sum(grant.cpu_millis.values()),
-        "node/memory": grant.memory_bytes,
-        "node/gpu": len(grant.gpus) * share,
+        "node/cpu": len(node.cpus) * WHOLE,
+        "node/memory": node.memory_bytes,
+        "node/gpu": len(node.gpus) * WHOLE,
     }
 
 
-def _request_amounts(request: ResourceRequest) -> dict[str, int]:
-    share = getattr(request, "gpu_share_millis", 0)
-    gpus = share if share else request.gpu_count * WHOLE
+def grant_amounts(grant: Grant) -> dict[str, int]:
+    """What a running or reserved grant holds, in the node's dimensions."""
+    return {
+        "node/cpu": sum(grant.cpu_millis.values()),
+        "node/memory": grant.memory_bytes,
+        "node/gpu": grant.gpu_total_millis,
+    }
+
+
+def request_amounts(request: ResourceRequest, node: NodeCapacity) -> dict[str, int]:
+    """What a waiting request will hold, in the node's dimensions, for its first GPU choice;
+    a share sized by memory is sized on the node's devices as quota sizes it (on the smallest
+    matching device), not counted as a whole device."""
+    choices = request.gpu_choices()
+    gpus = gpu_millis_on(choices[0], node) if choices else 0
     return {"node/cpu": request.cpu_millis, "node/memory": request.memory_bytes, "node/gpu": gpus}
 
 
@@ -67,15 +79,11 @@ def start_estimate(
     if work is None:
         return None
     node = queue.node
-    capacity = {
-        "node/cpu": len(node.cpus) * WHOLE,
-        "node/memory": node.memory_bytes,
-        "node/gpu": len(node.gpus) * WHOLE,
-    }
-    amounts: dict[str, dict[str, int]] = {k: _grant_amounts(g) for k, g in queue.running.items()}
-    amounts.update({k: _grant_amounts(g) for k, g in queue.reserved.items()})
+    capacity = node_amounts(node)
+    amounts: dict[str, dict[str, int]] = {k: grant_amounts(g) for k, g in queue.running.items()}
+    amounts.update({k: grant_amounts(g) for k, g in queue.reserved.items()})
     for key, request in ((k, w.request) for k, w in queue.waiting.items() if w.order <= work.order):
-        amounts[key] = _request_amounts(request)
+        amounts[key] = request_amounts(request, node)
     if config is not None and config.active:
         _add_quota(queue, config, step_key, capacity, amounts)
     running = [Holder(_name(k), amounts[k], ends.get(k)) for k in queue.running]
@@ -129,7 +137,8 @@ def _add_quota(
 
 
 def _workload(queue: NodeQueue, config: QueueConfig, step_key: str) -> Workload | None:
-    """A waiting step as its queue's workload (None: no queue, or no flavor can hold it)."""
+    """A waiting step as its queue's workload (None: no queue, or no flavor can hold it),
+    sized on the node as admission sizes it (a memory share is not a whole GPU)."""
     name = config.queue_for(step_key)
     info = queue.info.get(step_key)
     if name is None or info is None:
@@ -141,4 +150,5 @@ def _workload(queue: NodeQueue, config: QueueConfig, step_key: str) -> Workload 
         created=info.created,
         request=info.request,
         config=config,
+        node=queue.node,
     )

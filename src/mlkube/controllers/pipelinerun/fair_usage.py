@@ -98,7 +98,8 @@ class FairUsageBook:
                 )
                 for fr, amount in accrued.amounts.items():
                     total[fr] = total.get(fr, 0.0) + amount
-        return UsageHistory(total, now)
+        # A clock stepped back leaves the amounts as of `past.at` (see `_fold`).
+        return UsageHistory(total, max(now, past.at))
 
     def shares(self, quotas: Mapping[str, QueueQuota], *, now: float) -> dict[str, float]:
         """Each queue's historical share (see `fairshare.historical_shares`) at `now`."""
@@ -114,13 +115,15 @@ class FairUsageBook:
         for queue in ledger.quotas:
             share = dominant_share(ledger, queue) + shares.get(queue, 0.0)
             consumed: dict[str, dict[str, float]] = {}
-            for (flavor, resource), amount in sorted(self.history(queue, now=now).amounts.items()):
+            history = self.history(queue, now=now)
+            for (flavor, resource), amount in sorted(history.amounts.items()):
                 unit = 1000 if is_milli(resource) else 1
                 consumed.setdefault(flavor, {})[resource] = round(amount / unit, 3)
             out[queue] = FairSharingStatus(
                 weighted_share=round(min(share, INFINITE_SHARE), 6),
                 consumed_resource_seconds=consumed,
-                last_update=datetime.fromtimestamp(now, UTC),
+                # Read back after a restart and decayed from here: the amounts' own date.
+                last_update=datetime.fromtimestamp(history.at, UTC),
             )
         return out
 
@@ -133,7 +136,9 @@ class FairUsageBook:
         amounts = dict(past.amounts)
         for fr, amount in accrued.amounts.items():
             amounts[fr] = amounts.get(fr, 0.0) + amount
-        self.histories[holding.queue] = UsageHistory(amounts, now)
+        # After a clock step back the amounts are as of `past.at`, not `now`: dating them
+        # earlier would decay them again over the stepped-back interval.
+        self.histories[holding.queue] = UsageHistory(amounts, max(now, past.at))
 
 
 def history_of(status: FairSharingStatus) -> UsageHistory:

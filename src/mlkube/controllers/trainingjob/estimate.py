@@ -14,15 +14,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from mlkube.api.resources import ResourceRequest
+from mlkube.controllers.pipelinerun.estimates import grant_amounts, node_amounts, request_amounts
 from mlkube.controllers.pipelinerun.node_queue import NodeQueue
 from mlkube.controllers.pipelinerun.quota_gate import QueueConfig
 from mlkube.scheduling.estimate import Holder, Queued, StartEstimate, estimate_start
-from mlkube.scheduling.node_fit import Grant
 
 __all__ = ["gang_start_estimate", "queue_position"]
 
-WHOLE = 1000
 UNDER_QUOTA = "the estimate does not weigh ClusterQueue quota for a gang yet"
 
 
@@ -45,23 +43,19 @@ def gang_start_estimate(
         return StartEstimate(None, reason=UNDER_QUOTA)
     first = min(w.order for w in works)
     own = set(keys)
+    node = queue.node
     need: dict[str, int] = {}
     for work in works:
-        for dim, amount in _request_amounts(work.request).items():
+        for dim, amount in request_amounts(work.request, node).items():
             need[dim] = need.get(dim, 0) + amount
-    node = queue.node
-    capacity = {
-        "node/cpu": len(node.cpus) * WHOLE,
-        "node/memory": node.memory_bytes,
-        "node/gpu": len(node.gpus) * WHOLE,
-    }
-    running = [Holder(_name(k), _grant_amounts(g), ends.get(k)) for k, g in queue.running.items()]
+    capacity = node_amounts(node)
+    running = [Holder(_name(k), grant_amounts(g), ends.get(k)) for k, g in queue.running.items()]
     running += [
-        Holder(_name(k), _grant_amounts(g), _end(durations.get(k), now))
+        Holder(_name(k), grant_amounts(g), _end(durations.get(k), now))
         for k, g in queue.reserved.items()
     ]
     ahead = [
-        Queued(_name(w.key), _request_amounts(w.request), durations.get(w.key))
+        Queued(_name(w.key), request_amounts(w.request, node), durations.get(w.key))
         for w in sorted(queue.waiting.values(), key=lambda w: w.order)
         if w.order < first and w.key not in own
     ]
@@ -92,18 +86,3 @@ def _name(key: str) -> str:
     if len(parts) == 5:
         return f"{name}/{parts[3]}"
     return "/".join([name, *parts[2:]])
-
-
-def _grant_amounts(grant: Grant) -> dict[str, int]:
-    share = getattr(grant, "gpu_millis", WHOLE) or WHOLE
-    return {
-        "node/cpu": sum(grant.cpu_millis.values()),
-        "node/memory": grant.memory_bytes,
-        "node/gpu": len(grant.gpus) * share,
-    }
-
-
-def _request_amounts(request: ResourceRequest) -> dict[str, int]:
-    share = getattr(request, "gpu_share_millis", 0)
-    gpus = share if share else request.gpu_count * WHOLE
-    return {"node/cpu": request.cpu_millis, "node/memory": request.memory_bytes, "node/gpu": gpus}

@@ -277,6 +277,8 @@ class JobPass:
             cpu_millis=sum(grant.cpu_millis.values()),
             memory_bytes=grant.memory_bytes,
             gpus=list(grant.gpus),
+            # Charged from this: without it a share of a GPU is charged as the whole device.
+            gpu_millis=grant.gpu_total_millis or None,
         )
         worker = WorkerStatus(rank=rank, workload_id=wid, start_time=self.now, placement=placement)
         self._set(worker, "Running", "Started", f"start {self.status.starts}")
@@ -331,12 +333,15 @@ class JobPass:
 
     def _launch(self) -> None:
         expected = self.ctl.expected_duration(self.job)
+        # The whole gang is held before any worker starts (a start may take a while): quota
+        # checks on the API threads must never see part of it held, the rest nowhere.
         for spec, grant in self.launches:
             self.runs.queue.start(spec.id, grant)
             # For the start estimates of what waits behind the gang.
             self.runs.ends[spec.id] = (
                 self.now.timestamp() + expected if expected is not None else None
             )
+        for spec, _ in self.launches:
             try:
                 self.ctl.pids[spec.id] = self.runs.runtime.launch(spec)
             except Exception as err:  # reported like any exit: the gang fails or restarts
