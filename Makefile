@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint bench bench-serving clean
+.PHONY: install demo test lint bench bench-serving bench-sim clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ bench: $(STAMP)
 ## autoscaling reaction times; needs wrk (installed with apt-get when missing).
 bench-serving: $(STAMP)
 	$(BIN)/python benchmarks/serving.py
+
+## Admission on the sim runtime (Kueue's baseline shape), and how decision time grows with nodes.
+bench-sim: $(STAMP)
+	$(BIN)/python benchmarks/admission.py && $(BIN)/python benchmarks/sim_scale.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -8,7 +8,20 @@ from __future__ import annotations
 
 import click
 
-from mlkube.cli import install, pipelines, recommend, resources, serve, tokens, up, usage, why
+from mlkube.cli import (
+    export,
+    install,
+    operator,
+    pipelines,
+    recommend,
+    resources,
+    serve,
+    sim,
+    tokens,
+    up,
+    usage,
+    why,
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -33,6 +46,9 @@ for command in (
     recommend.recommend,
     why.why,
     install.install,
+    export.export,
+    operator.operator,
+    sim.sim,
 ):
     cli.add_command(command)
 
