@@ -10,6 +10,7 @@ no scenario depends on how fast either platform is.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -196,3 +197,38 @@ def test_a_higher_priority_run_preempts_and_the_lower_one_is_requeued(
     batch_run = wait_finished(client, "batch", namespace=TEAM)
     assert batch_run["status"]["phase"] == "Succeeded", batch_run["status"]
     assert step_of(batch_run, "slow")["attempts"] == 1  # being preempted is not a failure
+
+
+def test_a_two_worker_training_job_rendezvous_and_succeeds(
+    platform: Platform, tmp_path: Path
+) -> None:
+    client = platform.client
+    namespace(client)
+    record = tmp_path / "record.jsonl"
+    # The workers meet in MLKUBE_JOB_DIR, a folder on this machine: that works on the fake
+    # cluster only because its kubelet runs every pod as a local process (on a real cluster
+    # the workers rendezvous over the network, through MASTER_ADDR / MASTER_PORT).
+    job = {
+        "apiVersion": "mlkube.io/v1alpha1",
+        "kind": "TrainingJob",
+        "metadata": {"name": "ddp", "namespace": TEAM},
+        "spec": {
+            "workers": 2,
+            "python": {"module": "mlkube.testing.gang", "function": "rendezvous"},
+            "args": ["30", str(record)],
+            "resources": {"cpu": "500m", "memory": "128Mi"},
+        },
+    }
+    client.create(job)
+
+    def finished() -> dict[str, Any] | None:
+        status = client.get("trainingjobs", "ddp", namespace=TEAM).get("status") or {}
+        return status if status.get("phase") in ("Succeeded", "Failed") else None
+
+    status = wait_for(finished, timeout=60, what="the training job to finish")
+    assert status["phase"] == "Succeeded", status
+    seen = [json.loads(line) for line in record.read_text().splitlines()]
+    assert sorted(r["RANK"] for r in seen) == ["0", "1"]
+    assert {(r["WORLD_SIZE"], r["MLKUBE_JOB_NAME"], r["MLKUBE_NAMESPACE"]) for r in seen} == {
+        ("2", "ddp", TEAM)
+    }

@@ -1,12 +1,15 @@
-"""`mlkube install --kubernetes`: the manifests a cluster needs, as YAML or a kustomize base.
+"""`mlkube install --kubernetes`: the manifests a cluster needs, as YAML or a kustomize base,
+or applied to a cluster with `--apply` (the kubeconfig's current context, or `--kubeconfig`
+and `--context`), one line per object as kubectl prints them.
 
-Prints only; it never talks to a cluster. Apply the output with
+Without `--apply` it prints only; apply the output with
 `mlkube install --kubernetes | kubectl apply --server-side -f -` or `kubectl apply -k DIR`.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -17,6 +20,7 @@ from mlkube.install import (
     kustomize_base,
     to_yaml,
 )
+from mlkube.install.apply import ApplyError, KubeconfigError, apply_objects, kube_client
 from mlkube.install.helm import helm_chart
 
 
@@ -53,20 +57,48 @@ from mlkube.install.helm import helm_chart
     help="Write the same install as a Helm chart to this directory (image and namespace "
     "become chart values).",
 )
+@click.option(
+    "--apply",
+    "apply",
+    is_flag=True,
+    help="Apply the manifests to the cluster instead of printing them (CRDs first, waited for "
+    "until Established).",
+)
+@click.option(
+    "--kubeconfig",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="With --apply: the kubeconfig to use (default: $KUBECONFIG or ~/.kube/config).",
+)
+@click.option("--context", default=None, help="With --apply: the kubeconfig context to use.")
 def install(
-    kubernetes: bool, image: str, namespace: str, output: Path | None, helm: Path | None
+    kubernetes: bool,
+    image: str,
+    namespace: str,
+    output: Path | None,
+    helm: Path | None,
+    apply: bool,
+    kubeconfig: Path | None,
+    context: str | None,
 ) -> None:
     """Print everything a Kubernetes cluster needs to run mlkube.
 
     CustomResourceDefinitions for the mlkube.io kinds, then the operator's Namespace,
-    ServiceAccount, RBAC and Deployment. Nothing is applied: pipe the output to
-    `kubectl apply --server-side -f -`, or write a kustomize base with -o.
+    ServiceAccount, RBAC and Deployment. Nothing is applied unless --apply is given: pipe
+    the output to `kubectl apply --server-side -f -`, or write a kustomize base with -o.
     """
     if not kubernetes:
         raise click.UsageError(
             "say where to install: --kubernetes (the only target so far; "
             "the embedded platform needs no install, run `mlkube up`)"
         )
+    if apply:
+        if output is not None or helm is not None:
+            raise click.UsageError("--apply writes to the cluster; it takes no -o or --helm")
+        _apply(install_manifests(image=image, namespace=namespace), kubeconfig, context)
+        return
+    if kubeconfig is not None or context is not None:
+        raise click.UsageError("--kubeconfig and --context go with --apply")
     if helm is not None:
         if output is not None:
             raise click.UsageError("give -o (a kustomize base) or --helm (a chart), not both")
@@ -77,6 +109,22 @@ def install(
         click.echo(to_yaml(objs), nl=False)
         return
     _write(output, kustomize_base(objs))
+
+
+def _apply(objs: list[dict[str, Any]], kubeconfig: Path | None, context: str | None) -> None:
+    """Apply to the kubeconfig's cluster; a kubeconfig that cannot be used exits 2, a refusal
+    by the cluster 1 (after the lines of the objects applied before it)."""
+    try:
+        api = kube_client(kubeconfig=str(kubeconfig) if kubeconfig else None, context=context)
+    except KubeconfigError as err:
+        click.echo(f"error: {err}", err=True)
+        raise SystemExit(2) from None
+    with api:
+        try:
+            for line in apply_objects(api, objs):
+                click.echo(line)
+        except ApplyError as err:
+            raise click.ClickException(str(err)) from None
 
 
 def _write(folder: Path, files: dict[str, str]) -> None:

@@ -28,6 +28,7 @@ from mlkube.controllers.namespace import NamespaceController
 from mlkube.controllers.node import NodeController
 from mlkube.controllers.pipelinerun.controller import PipelineRunController
 from mlkube.controllers.pipelinerun.fair_usage import DEFAULT_HALF_LIFE_SECONDS
+from mlkube.controllers.queue_quota_mirror import QueueQuotaMirror
 from mlkube.controllers.queue_status import QueueStatusWriter
 from mlkube.controllers.serving.autoscaler import ServingAutoscaler
 from mlkube.controllers.serving.controller import InferenceServiceController
@@ -49,6 +50,7 @@ _ISVC = "isvc:"
 _AUTOSCALE = "autoscale:"
 _JOB = "trainingjob:"
 _QUOTA = "quota:"  # a namespace whose ResourceQuota statuses need a recount
+_MIRROR = "queuequotas:"  # cluster mode: every namespace's `mlkube-queues` ResourceQuota
 _MAX_ERROR_BACKOFF = 30.0
 STATUS_INTERVAL_SECONDS = 0.5
 
@@ -69,8 +71,9 @@ class ControllerManager:
         """`cluster=True` runs as the operator inside Kubernetes, which owns some of the work:
         no Node object is written (the kubelets own Nodes; ClusterQueue statuses still are),
         deleted namespaces are emptied by Kubernetes' namespace controller, ResourceQuota
-        statuses are its quota controller's, and InferenceServices are not served (their
-        cluster form, Deployment + Service + HPA, is not built yet)."""
+        statuses are its quota controller's (we only mirror the ClusterQueues into one
+        ResourceQuota per namespace: `QueueQuotaMirror`), and InferenceServices are not
+        served (their cluster form, Deployment + Service + HPA, is not built yet)."""
         self.store = store
         self.cluster = cluster
         self.queue = WorkQueue(monotonic=clock.monotonic)
@@ -115,6 +118,8 @@ class ControllerManager:
             _JOB: self.jobs.reconcile,
             _QUOTA: self.resource_quotas.reconcile,
         }
+        if cluster:
+            self._handlers[_MIRROR] = QueueQuotaMirror(store).reconcile
 
     def _enqueue_run(self, key: str, delay: float) -> None:
         # Replicas of InferenceServices share the node queue and the runtime with steps; their
@@ -174,6 +179,8 @@ class ControllerManager:
             meta = obj["metadata"]
             self._enqueue_job(f"{meta['namespace']}/{meta['name']}", 0.0)
         self.queue.add(self._node_key)
+        if self.cluster:
+            self.queue.add(_MIRROR)
         return rv
 
     def enqueue_event(self, event: WatchEvent) -> None:
@@ -200,6 +207,8 @@ class ControllerManager:
         ):
             self.runs.queues_changed()
             self.queue.add(self._node_key)
+            if self.cluster and kind == CLUSTER_QUEUE.kind:
+                self.queue.add(_MIRROR)
 
     def _autoscale(self, _: str) -> float | None:
         self._autoscale_due = False

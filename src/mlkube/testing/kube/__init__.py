@@ -13,8 +13,10 @@ resourceVersion with 410 Expired for a watch resumed from a compacted version, f
 core/v1 (namespaces, nodes, pods with `/status` and `/log`, services, configmaps, secrets,
 serviceaccounts, resourcequotas, persistentvolumeclaims, events), apps/v1 (deployments with
 `/status` and `/scale`, replicasets), batch/v1 jobs, autoscaling/v2 HPAs, rbac/v1,
-coordination.k8s.io/v1 leases, scheduling.k8s.io/v1 priorityclasses and every `mlkube.io`
-kind as a custom resource. Built-in objects are validated against the upstream OpenAPI
+coordination.k8s.io/v1 leases, scheduling.k8s.io/v1 priorityclasses, apiextensions.k8s.io/v1
+customresourcedefinitions (stored and Established at once; what they define is not served:
+every `mlkube.io` kind is served from the start) and every `mlkube.io` kind as a custom
+resource. Built-in objects are validated against the upstream OpenAPI
 schemas (`kubernetes_validate`, strict) and ours by the models their CRDs come from; a bad
 object gets a 422 `Invalid` Status with `details.causes`, as from a kube-apiserver.
 

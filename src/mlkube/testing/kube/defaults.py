@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import itertools
 from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 JOB_NAME = "batch.kubernetes.io/job-name"
@@ -120,10 +121,36 @@ def _namespace(obj: dict[str, Any]) -> None:
     obj["status"] = {"phase": "Active"}
 
 
+def _custom_resource_definition(obj: dict[str, Any]) -> None:
+    """Stored only: the CRD's kind is not served (the fake serves ours from the start), so it
+    is accepted and Established at once, as a kube-apiserver reports it a moment later."""
+    spec = obj.get("spec") or {}
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    conditions = [
+        {
+            "type": kind,
+            "status": "True",
+            "reason": reason,
+            "message": message,
+            "lastTransitionTime": now,
+        }
+        for kind, reason, message in (
+            ("NamesAccepted", "NoConflicts", "no conflicts found"),
+            ("Established", "InitialNamesAccepted", "the initial names have been accepted"),
+        )
+    ]
+    obj["status"] = {
+        "acceptedNames": spec.get("names") or {},
+        "conditions": conditions,
+        "storedVersions": [v["name"] for v in spec.get("versions") or [] if v.get("storage")],
+    }
+
+
 _DEFAULTERS: dict[str, Callable[[dict[str, Any]], None]] = {
     "Pod": _pod,
     "Job": _job,
     "Deployment": _deployment,
     "Service": _service,
     "Namespace": _namespace,
+    "CustomResourceDefinition": _custom_resource_definition,
 }

@@ -106,6 +106,14 @@ BUILTINS: tuple[Served, ...] = (
     _builtin(RBAC, "ClusterRoleBinding", "clusterrolebindings", namespaced=False),
     _builtin("coordination.k8s.io", "Lease", "leases"),
     _builtin(
+        "apiextensions.k8s.io",
+        "CustomResourceDefinition",
+        "customresourcedefinitions",
+        namespaced=False,
+        subresources=STATUS,
+        short_names=("crd", "crds"),
+    ),
+    _builtin(
         "scheduling.k8s.io",
         "PriorityClass",
         "priorityclasses",
