@@ -33,10 +33,12 @@ from mlkube.controllers.queue_status import QueueStatusWriter
 from mlkube.controllers.serving.autoscaler import ServingAutoscaler
 from mlkube.controllers.serving.controller import InferenceServiceController
 from mlkube.controllers.serving.router_client import RouterAdmin
+from mlkube.controllers.serving_cluster import DEPLOYMENTS, ServingClusterController, owning_service
 from mlkube.controllers.storage_quota import ResourceQuotaController
 from mlkube.controllers.trainingjob.controller import TrainingJobController
 from mlkube.controllers.workqueue import WorkQueue
 from mlkube.runtime.base import Runtime
+from mlkube.runtime.kubernetes.settings import ClusterSettings
 from mlkube.storage.layout import DataDir
 from mlkube.store.accounting import AccountingLog
 from mlkube.store.base import ResourceStore, WatchEvent
@@ -67,13 +69,15 @@ class ControllerManager:
         usage_half_life: float = DEFAULT_HALF_LIFE_SECONDS,
         accounting: AccountingLog | None = None,
         cluster: bool = False,
+        settings: ClusterSettings | None = None,
     ) -> None:
         """`cluster=True` runs as the operator inside Kubernetes, which owns some of the work:
         no Node object is written (the kubelets own Nodes; ClusterQueue statuses still are),
         deleted namespaces are emptied by Kubernetes' namespace controller, ResourceQuota
         statuses are its quota controller's (we only mirror the ClusterQueues into one
-        ResourceQuota per namespace: `QueueQuotaMirror`), and InferenceServices are not
-        served (their cluster form, Deployment + Service + HPA, is not built yet)."""
+        ResourceQuota per namespace: `QueueQuotaMirror`), and InferenceServices become a
+        Deployment + Service + HPA each (`ServingClusterController`, built with `settings`;
+        `store` must then also serve `serving_cluster.SERVING_RESOURCES`)."""
         self.store = store
         self.cluster = cluster
         self.queue = WorkQueue(monotonic=clock.monotonic)
@@ -120,6 +124,9 @@ class ControllerManager:
         }
         if cluster:
             self._handlers[_MIRROR] = QueueQuotaMirror(store).reconcile
+            self._handlers[_ISVC] = ServingClusterController(
+                store, settings=settings or ClusterSettings(), clock=clock
+            ).reconcile
 
     def _enqueue_run(self, key: str, delay: float) -> None:
         # Replicas of InferenceServices share the node queue and the runtime with steps; their
@@ -153,7 +160,8 @@ class ControllerManager:
         kinds: tuple[Kind, ...] = (PIPELINE_RUN, CLUSTER_QUEUE, RESOURCE_FLAVOR, TRAINING_JOB)
         if not self.cluster:
             kinds += (NAMESPACE, INFERENCE_SERVICE, RESOURCE_QUOTA)
-        return tuple(kind.resource for kind in kinds)
+            return tuple(kind.resource for kind in kinds)
+        return (*(kind.resource for kind in kinds), INFERENCE_SERVICE.resource, DEPLOYMENTS)
 
     def stop(self) -> None:
         self._stopping.set()
@@ -197,6 +205,8 @@ class ControllerManager:
         elif kind == INFERENCE_SERVICE.kind:
             if not _own_write(event, self.services.own_writes):
                 self._enqueue_service(key, 0.0)
+        elif kind == "Deployment" and self.cluster and (owner := owning_service(event.object)):
+            self._enqueue_service(owner, 0.0)  # its status is the InferenceService's
         elif kind == TRAINING_JOB.kind:
             if not _own_write(event, self.jobs.own_writes):
                 self._enqueue_job(key, 0.0)

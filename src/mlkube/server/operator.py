@@ -27,10 +27,12 @@ from kubernetes.client import ApiClient, Configuration
 
 from mlkube.api.clock import Clock, SystemClock
 from mlkube.controllers.manager import ControllerManager
+from mlkube.controllers.serving_cluster import SERVING_RESOURCES
 from mlkube.install.operator import HEALTH_PORT
 from mlkube.runtime.kubernetes.runtime import KubernetesRuntime
 from mlkube.runtime.kubernetes.settings import ClusterSettings
 from mlkube.storage.layout import DataDir
+from mlkube.store.kube_http import default_resources
 from mlkube.store.kubernetes import KubernetesStore
 
 __all__ = ["OperatorPlatform"]
@@ -75,10 +77,16 @@ class OperatorPlatform:
         self._health_thread.start()
         self.data.root.mkdir(parents=True, exist_ok=True)
         # Separate clients: the runtime's pod watch holds a connection open for minutes.
-        self.store = KubernetesStore(self._client())
+        resources = {**default_resources(), **SERVING_RESOURCES}
+        self.store = KubernetesStore(self._client(), resources=resources)
         self.runtime = KubernetesRuntime(self._client(), self.settings)
         self.manager = ControllerManager(
-            self.store, self.runtime, data=self.data, clock=self.clock, cluster=True
+            self.store,
+            self.runtime,
+            data=self.data,
+            clock=self.clock,
+            cluster=True,
+            settings=self.settings,
         )
         self.manager.start()
         self._ready.set()
