@@ -43,17 +43,41 @@ def handle_errors(fn: F) -> F:
 namespace_option = click.option(
     "-n", "--namespace", default=None, help="Namespace (default: from the config)."
 )
-config_option = click.option(
-    "--config",
-    "config_path",
-    envvar="MLKUBE_CONFIG",
-    default=None,
-    help="Client config (kubeconfig format); default ~/.mlkube/config.",
-)
+_CONTEXT_KEY = "mlkube.kubeconfig_context"
+
+
+def _remember_context(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    # Kept on the click context rather than passed as an argument, so that every command
+    # taking `config_path` gets `--context` without a new parameter of its own.
+    ctx.meta[_CONTEXT_KEY] = value
+
+
+def config_option(fn: F) -> F:
+    """`--config`/`--kubeconfig FILE` (passed as `config_path`) and `--context NAME`, which
+    `client_for` reads. Which file when none is given: see `mlkube.sdk.config`."""
+    fn = click.option(
+        "--context",
+        default=None,
+        expose_value=False,
+        callback=_remember_context,
+        help="Kubeconfig context to use (default: its current-context).",
+    )(fn)
+    return click.option(
+        "--config",
+        "--kubeconfig",
+        "config_path",
+        envvar="MLKUBE_CONFIG",
+        default=None,
+        help="Client config (a kubeconfig); default $MLKUBE_CONFIG, $MLKUBE_HOME/config, "
+        "~/.mlkube/config if it exists, else the first file of $KUBECONFIG.",
+    )(fn)
 
 
 def client_for(config_path: str | None) -> Client:
-    return Client.from_config(config_path)
+    """A client for the chosen kubeconfig file and `--context` of the running command."""
+    ctx = click.get_current_context(silent=True)
+    context = ctx.meta.get(_CONTEXT_KEY) if ctx is not None else None
+    return Client.from_config(config_path, context=context)
 
 
 def ns_for(client: Client, namespace: str | None) -> str:

@@ -59,7 +59,8 @@ def dump(obj: Any, fmt: str) -> str:
 
 def as_list(items: list[dict[str, Any]]) -> dict[str, Any]:
     """`-o yaml|json` of several objects: a `v1` `List`, as kubectl prints it."""
-    return {"apiVersion": "v1", "kind": "List", "items": items, "metadata": {}}
+    # A plain list: the client's list type (a list subclass) is not something YAML can write.
+    return {"apiVersion": "v1", "kind": "List", "items": list(items), "metadata": {}}
 
 
 def _value_text(out: dict[str, Any]) -> str:

@@ -1,4 +1,4 @@
-"""A synchronous client of the mlkube API (Kubernetes REST conventions, bearer token).
+"""A synchronous client of the mlkube API (Kubernetes REST conventions; kubeconfig credentials).
 
     client = Client.from_config()                    # ~/.mlkube/config, written by `mlkube up`
     run = client.create(manifest)                    # a dict, or any mlkube.api model
@@ -39,7 +39,9 @@ from mlkube.api.errors import (
 )
 from mlkube.api.kinds import Kind, by_api_version_kind, lookup
 from mlkube.api.meta import Model
-from mlkube.sdk.config import load_config
+from mlkube.sdk.auth import bearer_auth
+from mlkube.sdk.config import ClientConfig, load_config
+from mlkube.sdk.tls import needs_context, ssl_context
 
 KindRef = str | Kind
 Manifest = Mapping[str, Any] | Model
@@ -51,6 +53,8 @@ _BY_CODE: dict[int, type[ApiError]] = {
     for cls in (BadRequest, Unauthorized, Forbidden, NotFound, MethodNotAllowed, Conflict, Invalid)
 }
 _BY_CODE.update({503: ServiceUnavailable})
+# What a kube-apiserver says for a path it serves nothing at (a subresource it lacks).
+_UNSERVED_PATH = "the server could not find the requested resource"
 
 
 class ApiUnreachable(ApiError):
@@ -74,32 +78,56 @@ class Client:
     def __init__(
         self,
         server: str,
-        token: str,
+        token: str | None = None,
         *,
         namespace: str = "default",
         timeout: float = 30.0,
         transport: httpx.BaseTransport | None = None,
         ca_data: bytes | None = None,
+        auth: httpx.Auth | None = None,
+        verify: ssl.SSLContext | None = None,
     ) -> None:
-        """`server` is the base URL (`https://127.0.0.1:8470`); `namespace` is the default for
-        namespaced kinds; `timeout` bounds each request (watches and followed logs excepted);
-        `ca_data` is the PEM of the CA to trust for an HTTPS server (else the system's)."""
+        """`server` is the base URL (`https://127.0.0.1:8470`); `token` a bearer token (None:
+        no credentials, or those of `auth`); `namespace` is the default for namespaced kinds;
+        `timeout` bounds each request (watches and followed logs excepted); `ca_data` is the
+        PEM of the CA to trust for an HTTPS server (else the system's); `verify` a whole TLS
+        context instead (client certificate, CA file, no verification), as `from_config`
+        builds from a kubeconfig."""
         self.server = server.rstrip("/")
         self.namespace = namespace
         self._timeout = timeout
+        headers = {"Accept": "application/json"}
+        if token is not None and auth is None:
+            headers["Authorization"] = f"Bearer {token}"
+        if verify is None:
+            verify = ssl.create_default_context(cadata=ca_data.decode()) if ca_data else None
         self._http = httpx.Client(
             base_url=self.server,
-            headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+            headers=headers,
             timeout=timeout,
             transport=transport,
-            verify=ssl.create_default_context(cadata=ca_data.decode()) if ca_data else True,
+            verify=verify if verify is not None else True,
+            auth=auth,
         )
 
     @classmethod
-    def from_config(cls, path: str | os.PathLike[str] | None = None) -> Client:
-        """A client for the server, token and namespace of a kubeconfig (see `load_config`)."""
-        config = load_config(path)
-        return cls(config.server, config.token, namespace=config.namespace, ca_data=config.ca_data)
+    def from_config(
+        cls, path: str | os.PathLike[str] | None = None, *, context: str | None = None
+    ) -> Client:
+        """A client for one context (default: the current one) of a kubeconfig (see
+        `load_config`): its server, namespace, CA and credentials."""
+        return cls.for_config(load_config(path, context=context))
+
+    @classmethod
+    def for_config(cls, config: ClientConfig) -> Client:
+        """A client for a parsed kubeconfig context. Raises `ConfigError` when its CA or client
+        certificate cannot be loaded."""
+        return cls(
+            config.server,
+            namespace=config.namespace,
+            auth=bearer_auth(config),
+            verify=ssl_context(config) if needs_context(config) else None,
+        )
 
     def close(self) -> None:
         """Close the connection pool."""
@@ -262,10 +290,7 @@ class Client:
             query["follow"] = "true"
         k = lookup("pipelineruns")
         path = self._path(k, self._namespace(k, namespace), run, "log")
-        with self._stream(path, query, read_timeout=None if follow else self._timeout) as response:
-            for text in response.iter_text():
-                if text:
-                    yield text
+        yield from self._log_stream(k, namespace, path, query, follow=follow)
 
     def worker_logs(
         self,
@@ -285,12 +310,35 @@ class Client:
             query["follow"] = "true"
         k = lookup("trainingjobs")
         path = self._path(k, self._namespace(k, namespace), job, "log")
-        with self._stream(path, query, read_timeout=None if follow else self._timeout) as response:
-            for text in response.iter_text():
-                if text:
-                    yield text
+        yield from self._log_stream(k, namespace, path, query, follow=follow)
 
     # -- plumbing ---------------------------------------------------------------------------
+
+    def _log_stream(
+        self,
+        kind: Kind,
+        namespace: str | None,
+        path: str,
+        query: dict[str, str],
+        *,
+        follow: bool,
+    ) -> Iterator[str]:
+        try:
+            with self._stream(
+                path, query, read_timeout=None if follow else self._timeout
+            ) as response:
+                for text in response.iter_text():
+                    if text:
+                        yield text
+        except NotFound as e:
+            if _UNSERVED_PATH not in str(e):
+                raise  # the server has logs, not these (no such run, step or attempt)
+            # A kube-apiserver's answer for a path it does not serve: a cluster has no `log`
+            # subresource for our kinds; the logs are those of the pods that ran the steps.
+            raise NotFound(
+                f"{self.server} keeps no logs for {kind.plural} (a Kubernetes cluster: read "
+                f"the log of the step's pod with kubectl logs -n {namespace or self.namespace})"
+            ) from None
 
     def _put(self, obj: Manifest, *, subresource: str | None) -> dict[str, Any]:
         body = _as_dict(obj)

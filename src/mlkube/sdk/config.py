@@ -1,8 +1,26 @@
-"""The client config: a kubeconfig file (server URL, bearer token, default namespace).
+"""The client config: a kubeconfig file (server, credentials, default namespace).
 
-`mlkube up` writes it; `Client.from_config` and the CLI read it. It is a real kubeconfig
-(`apiVersion: v1`, `kind: Config`, clusters/users/contexts/current-context), so `kubectl
---kubeconfig ~/.mlkube/config` can use it as well.
+`mlkube up` writes one with a bearer token; `Client.from_config` and the CLI read it. It is a
+real kubeconfig (`apiVersion: v1`, `kind: Config`, clusters/users/contexts/current-context), so
+`kubectl --kubeconfig ~/.mlkube/config` can use it, and the CLI reads the kubeconfig of a real
+cluster as kubectl does: a token, a `tokenFile`, a client certificate and key (inline `-data` or
+file paths, relative ones against the kubeconfig's folder), an `exec` credential plugin, or no
+credentials at all; the CA as data or a file; `insecure-skip-tls-verify`. `auth-provider`
+plugins and basic auth are refused with an error naming the user entry.
+
+Which file, first match wins:
+
+1. the path given (`--config` / `--kubeconfig` on the CLI);
+2. `$MLKUBE_CONFIG`;
+3. `$MLKUBE_HOME/config`;
+4. `~/.mlkube/config` when that file exists (what `mlkube up` wrote);
+5. the first file of `$KUBECONFIG` (a colon-separated list; the others are not merged);
+6. `~/.mlkube/config` (missing: the error says to run `mlkube up`).
+
+Why `~/.mlkube/config` comes before `$KUBECONFIG` when it exists: Kubernetes users often keep
+`$KUBECONFIG` pointed at a real cluster, and after `mlkube up` they expect `mlkube get` to show
+the local platform, not to act on that cluster behind their back. To talk to a cluster, pass
+`--kubeconfig` (or set `$MLKUBE_CONFIG`); with no `mlkube up` config, `$KUBECONFIG` is used.
 """
 
 from __future__ import annotations
@@ -18,10 +36,15 @@ from typing import Any
 import yaml
 
 from mlkube.api.errors import ApiError
+from mlkube.sdk.exec_credentials import ExecConfig, ExecCredentialError, parse_exec
 
 ENV_VAR = "MLKUBE_CONFIG"
+KUBECONFIG_ENV_VAR = "KUBECONFIG"
 DEFAULT_PATH = Path("~/.mlkube/config")
 CONTEXT_NAME = "mlkube"
+
+# A PEM given inline (decoded `-data`) or the path of a file holding it.
+PemSource = bytes | Path
 
 
 class ConfigError(ApiError):
@@ -37,22 +60,39 @@ class ConfigError(ApiError):
 
 @dataclass(frozen=True)
 class ClientConfig:
-    """Where the API is and how to talk to it."""
+    """Where the API is and how to talk to it. No token, token file, client certificate or
+    exec plugin: the server needs no credentials."""
 
     server: str
-    token: str
+    token: str | None = None
     namespace: str = "default"
     ca_data: bytes | None = None  # PEM of the CA that signed the server's certificate
+    ca_file: Path | None = None
+    insecure_skip_tls_verify: bool = False
+    token_file: Path | None = None
+    client_cert: PemSource | None = None
+    client_key: PemSource | None = None
+    exec: ExecConfig | None = None
 
 
 def config_path(
     path: str | os.PathLike[str] | None = None, *, environ: Mapping[str, str] | None = None
 ) -> Path:
-    """The config file to use: `path`, else `$MLKUBE_CONFIG`, else `$MLKUBE_HOME/config`,
-    else `~/.mlkube/config` (where `mlkube up` writes it)."""
+    """The config file to use (the order is in the module docstring). `environ` (default:
+    the process's) supplies the variables and `HOME`."""
     env = os.environ if environ is None else environ
     home = env.get("MLKUBE_HOME")
-    chosen = path or env.get(ENV_VAR) or (Path(home) / "config" if home else DEFAULT_PATH)
+    default = (Path(env["HOME"]) / ".mlkube" / "config") if env.get("HOME") else DEFAULT_PATH
+    default = default.expanduser()
+    kubeconfig_first = next((p for p in env.get(KUBECONFIG_ENV_VAR, "").split(os.pathsep) if p), "")
+    chosen = (
+        path
+        or env.get(ENV_VAR)
+        or (Path(home) / "config" if home else None)
+        or (default if default.exists() else None)
+        or kubeconfig_first
+        or default
+    )
     return Path(chosen).expanduser()
 
 
@@ -76,13 +116,19 @@ def load_config(
         raise ConfigError(f"mlkube config {file} is not valid YAML: {err}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"mlkube config {file} must be a kubeconfig mapping")
-    return parse_kubeconfig(data, context=context, source=str(file))
+    return parse_kubeconfig(data, context=context, source=str(file), base_dir=file.parent)
 
 
 def parse_kubeconfig(
-    data: Mapping[str, Any], *, context: str | None = None, source: str = "config"
+    data: Mapping[str, Any],
+    *,
+    context: str | None = None,
+    source: str = "config",
+    base_dir: Path | None = None,
 ) -> ClientConfig:
-    """The server, token and namespace of one context of a parsed kubeconfig."""
+    """The server, credentials and namespace of one context of a parsed kubeconfig. Relative
+    file paths in it are resolved against `base_dir` (the kubeconfig's folder), and every file
+    it names must exist. Raises `ConfigError` naming the entry at fault."""
     contexts = _named(data, "contexts", "context", source)
     chosen = (
         context
@@ -95,22 +141,109 @@ def parse_kubeconfig(
         )
     ctx = contexts[chosen]
     cluster = _named(data, "clusters", "cluster", source).get(str(ctx.get("cluster")))
-    user = _named(data, "users", "user", source).get(str(ctx.get("user")))
     if not cluster or not cluster.get("server"):
         raise ConfigError(f"{source}: context {chosen!r} names no cluster with a server URL")
-    if not user or not user.get("token"):
-        raise ConfigError(f"{source}: context {chosen!r} names no user with a token")
-    ca = cluster.get("certificate-authority-data")
-    try:
-        ca_data = base64.b64decode(str(ca), validate=True) if ca else None
-    except ValueError:
-        raise ConfigError(f"{source}: certificate-authority-data is not base64") from None
+    user_name = str(ctx.get("user") or "")
+    users = _named(data, "users", "user", source)
+    if user_name and user_name not in users:
+        raise ConfigError(
+            f"{source}: context {chosen!r} names no user with a token or other credentials: "
+            f"user {user_name!r} is not in users"
+        )
+    files = _Files(source, base_dir)
     return ClientConfig(
         server=str(cluster["server"]),
-        token=str(user["token"]),
         namespace=str(ctx.get("namespace") or "default"),
-        ca_data=ca_data,
+        **_cluster_settings(cluster, files),
+        **_user_settings(users.get(user_name) or {}, user_name, files),
     )
+
+
+class _Files:
+    """Resolves and checks the files a kubeconfig names, and decodes its `-data` fields."""
+
+    def __init__(self, source: str, base_dir: Path | None) -> None:
+        self.source = source
+        self.base_dir = base_dir
+
+    def path(self, value: object, field: str, entry: str) -> Path:
+        path = Path(str(value)).expanduser()
+        if not path.is_absolute() and self.base_dir is not None:
+            path = self.base_dir / path
+        if not path.is_file():
+            raise ConfigError(f"{self.source}: {entry} {field}: no file at {path}")
+        return path
+
+    def data(self, value: object, field: str, entry: str) -> bytes:
+        try:
+            return base64.b64decode(str(value), validate=True)
+        except ValueError:
+            raise ConfigError(f"{self.source}: {entry} {field} is not base64") from None
+
+    def pem(self, entry_data: Mapping[str, Any], key: str, entry: str) -> PemSource | None:
+        """`key-data` (wins, as in kubectl) or the file at `key`."""
+        if entry_data.get(f"{key}-data"):
+            return self.data(entry_data[f"{key}-data"], f"{key}-data", entry)
+        if entry_data.get(key):
+            return self.path(entry_data[key], key, entry)
+        return None
+
+
+def _cluster_settings(cluster: Mapping[str, Any], files: _Files) -> dict[str, Any]:
+    ca_data = ca_file = None
+    if cluster.get("certificate-authority-data"):
+        # Kept word for word: tests and users know this message.
+        try:
+            ca_data = base64.b64decode(str(cluster["certificate-authority-data"]), validate=True)
+        except ValueError:
+            raise ConfigError(f"{files.source}: certificate-authority-data is not base64") from None
+    elif cluster.get("certificate-authority"):
+        ca_file = files.path(cluster["certificate-authority"], "certificate-authority", "cluster")
+    insecure = cluster.get("insecure-skip-tls-verify", False)
+    if not isinstance(insecure, bool):
+        raise ConfigError(f"{files.source}: cluster insecure-skip-tls-verify must be true or false")
+    return {"ca_data": ca_data, "ca_file": ca_file, "insecure_skip_tls_verify": insecure}
+
+
+def _user_settings(user: Mapping[str, Any], name: str, files: _Files) -> dict[str, Any]:
+    entry = f"user {name!r}"
+    if user.get("auth-provider"):
+        provider = (user["auth-provider"] or {}).get("name", "?")
+        raise ConfigError(
+            f"{files.source}: {entry} uses the auth-provider plugin {provider!r}, which mlkube "
+            "does not support; use an exec credential plugin, a token or a client certificate"
+        )
+    if user.get("username") or user.get("password"):
+        raise ConfigError(
+            f"{files.source}: {entry} uses basic auth (username/password), which mlkube does "
+            "not support; use a token, a client certificate or an exec plugin"
+        )
+    cert = files.pem(user, "client-certificate", entry)
+    key = files.pem(user, "client-key", entry)
+    if (cert is None) != (key is None):
+        missing = "client-key" if key is None else "client-certificate"
+        raise ConfigError(f"{files.source}: {entry} has no {missing} (-data or file) to pair")
+    token = str(user["token"]) if user.get("token") else None
+    token_file = None
+    if token is None and user.get("tokenFile"):
+        token_file = files.path(user["tokenFile"], "tokenFile", entry)
+    exec_config = None
+    if user.get("exec"):
+        if not isinstance(user["exec"], dict):
+            raise ConfigError(f"{files.source}: {entry} exec must be a mapping")
+        try:
+            exec_config = parse_exec(
+                user["exec"], user=name, source=files.source, base_dir=files.base_dir
+            )
+        except ExecCredentialError as e:
+            raise ConfigError(str(e)) from None
+    return {
+        "token": token,
+        "token_file": token_file,
+        "client_cert": cert,
+        "client_key": key,
+        "exec": exec_config,
+    }
 
 
 def _named(data: Mapping[str, Any], key: str, inner: str, source: str) -> dict[str, dict[str, Any]]:

@@ -110,6 +110,10 @@ def test_apply_get_describe_logs_delete(up: UpProcess, tmp_path: Path) -> None:
     as_yaml = yaml.safe_load(up.cli("get", "pr", "hello-1", "-n", "team-a", "-o", "yaml").stdout)
     shout = next(s for s in as_yaml["status"]["steps"] if s["name"] == "shout")
     assert shout["outputs"][0]["value"] == "mlkube"
+    for fmt, load in (("yaml", yaml.safe_load), ("json", json.loads)):
+        listed_runs = load(up.cli("get", "pr", "-n", "team-a", "-o", fmt).stdout)
+        assert listed_runs["kind"] == "List"
+        assert [i["metadata"]["name"] for i in listed_runs["items"]] == ["hello-1"]
     deleted = up.cli("delete", "pipelinerun", "hello-1", "-n", "team-a")
     assert deleted.stdout == "pipelinerun.mlkube.io/hello-1 deleted\n"
 
