@@ -11,9 +11,9 @@ sockets:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol, TypeVar
 
 from mlkube.api.kinds import KINDS, PIPELINE_RUN, TRAINING_JOB, Kind
 
@@ -86,8 +86,31 @@ def verb_for(path: ResourcePath, method: str) -> str | None:
     return verb if verb in verbs(path.kind) else None
 
 
-def parse_resource_path(path: str, kinds: Sequence[Kind] = KINDS) -> ResourcePath | None:
-    """The resource a URL path addresses, or None when it names none (→ 404)."""
+class Addressable(Protocol):
+    """What the URL grammar needs of a served resource (our `Kind`, or a fake's entry)."""
+
+    @property
+    def group(self) -> str: ...
+    @property
+    def version(self) -> str: ...
+    @property
+    def plural(self) -> str: ...
+    @property
+    def namespaced(self) -> bool: ...
+
+
+R = TypeVar("R", bound=Addressable)
+# (resource, namespace, name, subresource): namespace "" for cluster-scoped resources and None
+# for a namespaced collection across all namespaces.
+Match = tuple[R, str | None, str | None, str | None]
+
+
+def match_resource_path(
+    path: str, served: Iterable[R], subresources_of: Callable[[R], Collection[str]]
+) -> Match[R] | None:
+    """Which of `served` a Kubernetes REST path addresses, or None when it names none.
+
+    The one URL grammar, shared by our API server and the fake kube-apiserver in testing."""
     segments = path.strip("/").split("/")
     if segments[:2] == ["api", "v1"]:
         group, version, rest = "", "v1", segments[2:]
@@ -97,23 +120,31 @@ def parse_resource_path(path: str, kinds: Sequence[Kind] = KINDS) -> ResourcePat
         return None
     if not rest or any(not s for s in rest):
         return None
-    served = {k.plural: k for k in kinds if k.group == group and k.version == version}
-    if len(rest) >= 3 and rest[0] == "namespaces" and rest[2] in served:
-        kind = served[rest[2]]
-        return _below_plural(kind, rest[1], rest[3:]) if kind.namespaced else None
-    kind_or_none = served.get(rest[0])
-    if kind_or_none is None:
+    by_plural = {r.plural: r for r in served if r.group == group and r.version == version}
+    if len(rest) >= 3 and rest[0] == "namespaces" and rest[2] in by_plural:
+        found = by_plural[rest[2]]
+        return _below(found, rest[1], rest[3:], subresources_of) if found.namespaced else None
+    found_or_none = by_plural.get(rest[0])
+    if found_or_none is None:
         return None
-    if kind_or_none.namespaced:
-        return ResourcePath(kind_or_none, None) if len(rest) == 1 else None
-    return _below_plural(kind_or_none, "", rest[1:])
+    if found_or_none.namespaced:
+        return (found_or_none, None, None, None) if len(rest) == 1 else None
+    return _below(found_or_none, "", rest[1:], subresources_of)
 
 
-def _below_plural(kind: Kind, namespace: str, rest: list[str]) -> ResourcePath | None:
+def _below(
+    found: R, namespace: str, rest: list[str], subresources_of: Callable[[R], Collection[str]]
+) -> Match[R] | None:
     if not rest:
-        return ResourcePath(kind, namespace)
+        return found, namespace, None, None
     if len(rest) == 1:
-        return ResourcePath(kind, namespace, rest[0])
-    if len(rest) == 2 and rest[1] in subresources(kind):
-        return ResourcePath(kind, namespace, rest[0], rest[1])
+        return found, namespace, rest[0], None
+    if len(rest) == 2 and rest[1] in subresources_of(found):
+        return found, namespace, rest[0], rest[1]
     return None
+
+
+def parse_resource_path(path: str, kinds: Sequence[Kind] = KINDS) -> ResourcePath | None:
+    """The resource a URL path addresses, or None when it names none (→ 404)."""
+    match = match_resource_path(path, kinds, subresources)
+    return None if match is None else ResourcePath(*match)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mlkube.server.routing import match_resource_path
 from mlkube.testing.kube.resources import SERVED, Served
 
 COLLECTION = {"GET": "list", "POST": "create", "DELETE": "deletecollection"}
@@ -42,32 +43,5 @@ class Target:
 
 def parse(path: str) -> Target | None:
     """The target of a resource URL, or None when the path names no served resource."""
-    segments = path.strip("/").split("/")
-    if segments[:2] == ["api", "v1"]:
-        group, version, rest = "", "v1", segments[2:]
-    elif len(segments) >= 3 and segments[0] == "apis":
-        group, version, rest = segments[1], segments[2], segments[3:]
-    else:
-        return None
-    if not rest or any(not s for s in rest):
-        return None
-    served = {s.plural: s for s in SERVED if s.group == group and s.version == version}
-    if len(rest) >= 3 and rest[0] == "namespaces" and rest[2] in served:
-        found = served[rest[2]]
-        return _below(found, rest[1], rest[3:]) if found.namespaced else None
-    found_or_none = served.get(rest[0])
-    if found_or_none is None:
-        return None
-    if found_or_none.namespaced:
-        return Target(found_or_none, None) if len(rest) == 1 else None
-    return _below(found_or_none, "", rest[1:])
-
-
-def _below(served: Served, namespace: str, rest: list[str]) -> Target | None:
-    if not rest:
-        return Target(served, namespace)
-    if len(rest) == 1:
-        return Target(served, namespace, rest[0])
-    if len(rest) == 2 and rest[1] in served.subresources:
-        return Target(served, namespace, rest[0], rest[1])
-    return None
+    match = match_resource_path(path, SERVED, lambda served: served.subresources)
+    return None if match is None else Target(*match)
