@@ -14,41 +14,28 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from mlkube.api.errors import ApiError, NotFound
-from mlkube.store.base import ResourceStore
+from mlkube.api.errors import NotFound
 from mlkube.store.objects import format_time
-from mlkube.testing.kube.owners import by_controller, is_deleting, is_ready, owner_reference, phase
+from mlkube.testing.kube.owners import (
+    PodOwnerController,
+    is_deleting,
+    is_ready,
+    owner_reference,
+    phase,
+)
 from mlkube.testing.kube.resources import DEPLOYMENT, POD
 
-log = logging.getLogger(__name__)
-
 HASH_LABEL = "pod-template-hash"
-CreatePod = Callable[[dict[str, Any]], dict[str, Any]]
 
 
-class DeploymentController:
+class DeploymentController(PodOwnerController):
     """Reconciles every Deployment in `store`; `create_pod` stores a pod as the API would."""
 
-    def __init__(self, store: ResourceStore, *, create_pod: CreatePod) -> None:
-        self._store = store
-        self._create_pod = create_pod
-
-    def reconcile(self) -> None:
-        """One pass over every Deployment."""
-        deployments, _ = self._store.list(DEPLOYMENT.resource)
-        pods = by_controller(self._store.list(POD.resource)[0])
-        for deployment in deployments:
-            if is_deleting(deployment):
-                continue
-            try:
-                self._reconcile(deployment, pods.get(deployment["metadata"]["uid"], []))
-            except ApiError as err:
-                log.debug("deployment %s: %s", deployment["metadata"]["name"], err)
+    resource = DEPLOYMENT
 
     def _reconcile(self, deployment: dict[str, Any], pods: list[dict[str, Any]]) -> None:
         spec = deployment["spec"]

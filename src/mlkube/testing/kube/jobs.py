@@ -17,42 +17,29 @@ the `SuccessCriteriaMet` / `FailureTarget` interim conditions, and counting rest
 from __future__ import annotations
 
 import copy
-import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from mlkube.api.errors import ApiError, NotFound
-from mlkube.store.base import ResourceStore
+from mlkube.api.errors import NotFound
 from mlkube.store.objects import format_time
 from mlkube.testing.kube.defaults import CONTROLLER_UID, JOB_NAME
-from mlkube.testing.kube.owners import by_controller, is_deleting, is_ready, owner_reference, phase
+from mlkube.testing.kube.owners import (
+    PodOwnerController,
+    is_deleting,
+    is_ready,
+    owner_reference,
+    phase,
+)
 from mlkube.testing.kube.resources import JOB, POD
 
-log = logging.getLogger(__name__)
-
 INDEX = "batch.kubernetes.io/job-completion-index"
-CreatePod = Callable[[dict[str, Any]], dict[str, Any]]
 
 
-class JobController:
+class JobController(PodOwnerController):
     """Reconciles every Job in `store`; `create_pod` stores a pod as the API would."""
 
-    def __init__(self, store: ResourceStore, *, create_pod: CreatePod) -> None:
-        self._store = store
-        self._create_pod = create_pod
-
-    def reconcile(self) -> None:
-        """One pass over every Job."""
-        jobs, _ = self._store.list(JOB.resource)
-        pods = by_controller(self._store.list(POD.resource)[0])
-        for job in jobs:
-            if is_deleting(job):
-                continue
-            try:
-                self._reconcile(job, pods.get(job["metadata"]["uid"], []))
-            except ApiError as err:
-                log.debug("job %s: %s", job["metadata"]["name"], err)  # retried next pass
+    resource = JOB
 
     def _reconcile(self, job: dict[str, Any], pods: list[dict[str, Any]]) -> None:
         spec, status = job["spec"], dict(job.get("status") or {})

@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import logging
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
+
+from mlkube.api.errors import ApiError
+from mlkube.store.base import ResourceStore
+from mlkube.testing.kube.resources import POD, Served
+
+log = logging.getLogger(__name__)
+CreatePod = Callable[[dict[str, Any]], dict[str, Any]]
 
 
 def owner_reference(owner: Mapping[str, Any]) -> dict[str, Any]:
@@ -47,3 +55,29 @@ def phase(pod: Mapping[str, Any]) -> str:
 def is_ready(pod: Mapping[str, Any]) -> bool:
     conditions = (pod.get("status") or {}).get("conditions") or []
     return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+
+class PodOwnerController:
+    """A controller of objects that own pods (Jobs, Deployments): one pass reconciles every
+    object of `resource` that is not being deleted, with the pods it controls. An API error on
+    one object is logged and retried on the next pass."""
+
+    resource: Served
+
+    def __init__(self, store: ResourceStore, *, create_pod: CreatePod) -> None:
+        self._store = store
+        self._create_pod = create_pod  # stores a pod as the API would
+
+    def reconcile(self) -> None:
+        owners, _ = self._store.list(self.resource.resource)
+        pods = by_controller(self._store.list(POD.resource)[0])
+        for owner in owners:
+            if is_deleting(owner):
+                continue
+            try:
+                self._reconcile(owner, pods.get(owner["metadata"]["uid"], []))
+            except ApiError as err:
+                log.debug("%s %s: %s", self.resource.kind, owner["metadata"]["name"], err)
+
+    def _reconcile(self, owner: dict[str, Any], pods: list[dict[str, Any]]) -> None:
+        raise NotImplementedError
