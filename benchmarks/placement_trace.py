@@ -20,13 +20,17 @@ task shapes over the whole trace, as in the paper.
 The scaled run copies nodes and tasks (node i of the copy is trace node i mod 1,523; each task
 repeated in place) up to 10,000 virtual nodes and reports time per decision to first failure.
 
-    .venv/bin/python benchmarks/placement_trace.py [--trace DIR]
+    .venv/bin/python benchmarks/placement_trace.py --trace DIR   (or $MLKUBE_ALIBABA_TRACE)
+
+DIR holds `openb_node_list_all_node.csv` and `openb_pod_list_default.csv` from the public
+alibaba/clusterdata repository (cluster-trace-gpu-v2023).
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -37,7 +41,8 @@ from mlkube.scheduling.cluster import Cluster, ClusterNode, Task
 from mlkube.scheduling.placement import Placement, Workload, apply, best_fit, fgd
 from mlkube.scheduling.trace import parse_nodes, parse_tasks
 
-TRACE = Path("/work/shared/traces/alibaba-gpu-2023")
+# The folder holding the trace's CSV files: --trace, else $MLKUBE_ALIBABA_TRACE.
+TRACE_ENV = "MLKUBE_ALIBABA_TRACE"
 Policy = Callable[[Cluster, Task], Placement | None]
 
 
@@ -110,8 +115,11 @@ def scaled(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trace", type=Path, default=TRACE)
+    default = os.environ.get(TRACE_ENV)
+    parser.add_argument("--trace", type=Path, default=Path(default) if default else None)
     args = parser.parse_args()
+    if args.trace is None:
+        parser.error(f"give --trace DIR (or set ${TRACE_ENV}): the folder of the trace's CSVs")
     nodes = parse_nodes((args.trace / "openb_node_list_all_node.csv").read_text().splitlines())
     arrivals = parse_tasks((args.trace / "openb_pod_list_default.csv").read_text().splitlines())
     tasks = [a.task for a in arrivals]
