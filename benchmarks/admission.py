@@ -23,9 +23,9 @@ import math
 import random
 import time
 
-from mlkube.autoscaling.nodegroups import NodeTemplate
 from mlkube.controllers.pipelinerun.quota_gate import QueueConfig
 from mlkube.scheduling.cluster import GPU_WHOLE, Task
+from mlkube.scheduling.nodegroups import NodeTemplate
 from mlkube.scheduling.quota import FlavorOption, FlavorQuota, PodSet, QueueQuota, Workload
 from mlkube.sim import SimOption, SimPodSet, SimResult, SimSettings, SimSpec, SimWorkload, run
 from mlkube.testing.quota_specs import GPU, option, vector

@@ -18,8 +18,8 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from mlkube.autoscaling.nodegroups import GroupNode, is_empty
 from mlkube.scheduling.cluster import Cluster, ClusterNode, Task
+from mlkube.scheduling.nodegroups import GroupNode, is_empty
 from mlkube.scheduling.placement import Placement, apply, best_fit, fgd, release
 from mlkube.scheduling.placement import Workload as PlacementWorkload
 from mlkube.sim.spec import GroupSpec, SimPodSet, SimSpec

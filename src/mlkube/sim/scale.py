@@ -1,12 +1,12 @@
-"""The node-group step of a pass: ask `mlkube.autoscaling.nodegroups` what to add and remove
+"""The node-group step of a pass: ask `mlkube.scheduling.nodegroups` what to add and remove
 for the work quota admitted but no node could host."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from mlkube.autoscaling.nodegroups import NodeGroup, NodeGroupDecision, PendingWorkload
-from mlkube.autoscaling.nodegroups import decide_node_groups as decide
+from mlkube.scheduling.nodegroups import NodeGroup, NodeGroupDecision, PendingWorkload
+from mlkube.scheduling.nodegroups import decide_node_groups as decide
 from mlkube.sim.nodes import NodePool
 from mlkube.sim.runs import Run
 from mlkube.sim.spec import SimSpec

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from mlkube.autoscaling.nodegroups import DEFAULT_SCALE_DOWN_UNNEEDED_S, Expander, NodeTemplate
 from mlkube.controllers.pipelinerun.quota_gate import QueueConfig
 from mlkube.scheduling.cluster import ClusterNode, Task
+from mlkube.scheduling.nodegroups import DEFAULT_SCALE_DOWN_UNNEEDED_S, Expander, NodeTemplate
 from mlkube.scheduling.quota import FlavorOption, PodSet, ResourceVector, Workload
 
 __all__ = [

@@ -63,9 +63,9 @@ from mlkube.api.kinds import validate as validate_manifest
 from mlkube.api.quantity import cpu_millis, memory_bytes
 from mlkube.api.queueing import PriorityClass
 from mlkube.api.validation import causes_from_validation_error
-from mlkube.autoscaling.nodegroups import NodeTemplate
 from mlkube.controllers.pipelinerun.quota_gate import QueueConfig, load_queues
 from mlkube.scheduling.cluster import ClusterNode
+from mlkube.scheduling.nodegroups import NodeTemplate
 from mlkube.sim.spec import GroupSpec, SimSettings, SimSpec
 from mlkube.sim.trace_format import NodeShape, TraceFile
 from mlkube.sim.workloads import TraceError, WorkloadBuilder

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from mlkube.autoscaling.nodegroups import (
+from mlkube.scheduling.cluster import Task
+from mlkube.scheduling.nodegroups import (
     GroupNode,
     NodeGroup,
     NodeTemplate,
     PendingWorkload,
     decide_node_groups,
 )
-from mlkube.scheduling.cluster import Task
 
 A100x1 = NodeTemplate(8000, 65536, "A100", 1)
 A100x4 = NodeTemplate(32000, 262144, "A100", 4)

@@ -1,6 +1,9 @@
 """Node-group autoscaling: how many nodes to add to which group, and which idle nodes to remove.
 
-A pure policy after the Kubernetes cluster autoscaler. It takes the node groups (a node template
+A pure policy after the Kubernetes cluster autoscaler. It lives in `scheduling/`, not
+`autoscaling/`, because deciding whether a new node would help is a placement question: it runs
+the scheduler's own placement code on template nodes (the cluster autoscaler likewise embeds the
+scheduler), and `autoscaling/` may import only `api`. It takes the node groups (a node template
 with min and max counts), the workloads that quota admission let through but that no node could
 host, the current nodes and `now`, and returns a `NodeGroupDecision`. No clock, no I/O.
 
