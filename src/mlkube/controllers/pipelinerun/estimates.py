@@ -14,11 +14,11 @@ from collections.abc import Mapping, Sequence
 from statistics import median
 
 from mlkube.api.resources import ResourceRequest
-from mlkube.controllers.pipelinerun.node_queue import NodeQueue, held_workloads
-from mlkube.controllers.pipelinerun.quota_gate import QueueConfig, gpu_millis_on, step_workload
+from mlkube.controllers.pipelinerun.node_queue import NodeQueue, held_workloads, queued_workload
+from mlkube.controllers.pipelinerun.quota_gate import QueueConfig, gpu_millis_on
 from mlkube.scheduling.estimate import Holder, Queued, StartEstimate, estimate_start
 from mlkube.scheduling.node_fit import Grant, NodeCapacity
-from mlkube.scheduling.quota import Ledger, Workload
+from mlkube.scheduling.quota import Ledger
 
 WHOLE = 1000
 
@@ -110,7 +110,7 @@ def _add_quota(
 ) -> None:
     """Add the step's queue's dimensions: its usage in the step's first flavor option."""
     name = config.queue_for(step_key)
-    mine = _workload(queue, config, step_key)
+    mine = queued_workload(queue, config, step_key, step_key)
     if name is None or mine is None:
         return
     flavor = mine.pod_sets[0].options[0].flavor
@@ -126,7 +126,7 @@ def _add_quota(
         capacity[dim] = ledger.available(name, fr)[0] + sum(w.usage().get(fr, 0) for w in own)
     usages = {w.key: w.usage() for w in own}
     for key in [k for k in amounts if k in queue.waiting and config.queue_for(k) == name]:
-        waiting = _workload(queue, config, key)
+        waiting = queued_workload(queue, config, key, key)
         if waiting is not None:
             usages[key] = waiting.usage((waiting.pod_sets[0].options[0].flavor,))
     for key, usage in usages.items():
@@ -134,21 +134,3 @@ def _add_quota(
             dim = f"quota/{fr[0]}/{fr[1]}"
             if key in amounts and dim in capacity:
                 amounts[key][dim] = amount
-
-
-def _workload(queue: NodeQueue, config: QueueConfig, step_key: str) -> Workload | None:
-    """A waiting step as its queue's workload (None: no queue, or no flavor can hold it),
-    sized on the node as admission sizes it (a memory share is not a whole GPU)."""
-    name = config.queue_for(step_key)
-    info = queue.info.get(step_key)
-    if name is None or info is None:
-        return None
-    return step_workload(
-        step_key,
-        name,
-        priority=info.priority,
-        created=info.created,
-        request=info.request,
-        config=config,
-        node=queue.node,
-    )

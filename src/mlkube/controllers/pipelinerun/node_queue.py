@@ -209,11 +209,11 @@ def _held_workload(
     """One running or reserved step as a workload, in its admitted flavor."""
     flavor = queue.flavors.get(step_key)
     if flavor is None:
-        fresh = _workload(queue, config, key, step_key)
+        fresh = queued_workload(queue, config, key, step_key)
         if fresh is None:
             return None
         flavor = fresh.pod_sets[0].options[0].flavor
-    return _workload(queue, config, key, step_key, flavor)
+    return queued_workload(queue, config, key, step_key, flavor)
 
 
 def _as_gang(workload: Workload, gang: str, count: int) -> Workload:
@@ -224,9 +224,11 @@ def _as_gang(workload: Workload, gang: str, count: int) -> Workload:
     )
 
 
-def _workload(
+def queued_workload(
     queue: NodeQueue, config: QueueConfig, key: str, step_key: str, flavor: str | None = None
 ) -> Workload | None:
+    """A step the queue knows as its ClusterQueue's workload, keyed `key`, sized on the node as
+    admission sizes it (None: no queue names its namespace, or no flavor can hold it)."""
     name = config.queue_for(step_key)
     info = queue.info.get(step_key)
     if name is None or info is None:
@@ -266,7 +268,7 @@ class _QuotaPass:
                 self.members.setdefault(gang, []).append(key)
                 if len(self.members[gang]) > 1:
                     continue
-            workload = _workload(queue, config, key, key)
+            workload = queued_workload(queue, config, key, key)
             if workload is not None:
                 self.pending.append(workload)
             elif (name := config.queue_for(key)) is not None:
