@@ -11,6 +11,7 @@ from kubernetes import client
 
 from mlkube.runtime.base import WorkloadExit
 from mlkube.runtime.kubernetes.runtime import KubernetesRuntime
+from mlkube.server.operator import OperatorPlatform
 from mlkube.testing.kube import FakeKubeCluster, FakeNode, fake_kube_cluster
 
 A100 = "NVIDIA-A100-SXM4-80GB"
@@ -58,3 +59,21 @@ def runtime(api: client.ApiClient, exits: Exits) -> Iterator[KubernetesRuntime]:
         yield rt
     finally:
         rt.close()
+
+
+def start_operator(kube: FakeKubeCluster, tmp_path: Path) -> OperatorPlatform:
+    """`mlkube operator` in this process, against `kube`; the caller stops it."""
+    platform = OperatorPlatform(
+        kube.configuration(), data_dir=tmp_path / "data", health_host="127.0.0.1", health_port=0
+    )
+    platform.start()
+    return platform
+
+
+@pytest.fixture
+def operator(kube: FakeKubeCluster, tmp_path: Path) -> Iterator[OperatorPlatform]:
+    platform = start_operator(kube, tmp_path)
+    try:
+        yield platform
+    finally:
+        platform.stop()

@@ -5,15 +5,13 @@ running the pipeline."""
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 import yaml
 
 from mlkube.server.operator import OperatorPlatform
 from mlkube.testing.kube import FakeKubeCluster
-from tests.integration.operator.test_operator import MLKUBE, TEAM, start_operator
+from tests.integration.operator.test_operator import MLKUBE, TEAM
 from tests.integration.platform.conftest import wait_for
 
 PIPELINE_RUN = f"""
@@ -34,15 +32,6 @@ spec:
       - name: hi
         command: ["sh", "-c", "echo 1 > $MLKUBE_OUTPUTS_DIR/output"]
 """
-
-
-@pytest.fixture
-def operator(kube: FakeKubeCluster, tmp_path: Path) -> Iterator[OperatorPlatform]:
-    platform = start_operator(kube, tmp_path)
-    try:
-        yield platform
-    finally:
-        platform.stop()
 
 
 def mlkube(*args: str, home: Path) -> subprocess.CompletedProcess[str]:

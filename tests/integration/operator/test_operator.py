@@ -14,40 +14,21 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from kubernetes import client
 
 from mlkube.runtime.kubernetes.workload_pod import WORKLOAD_LABEL, pod_name
 from mlkube.server.operator import OperatorPlatform
 from mlkube.storage.layout import DataDir
 from mlkube.testing.kube import FakeKubeCluster
-from tests.integration.operator.conftest import NODES
+from tests.integration.operator.conftest import NODES, start_operator
 from tests.integration.platform.conftest import wait_for
 
 MLKUBE = str(Path(sys.executable).with_name("mlkube"))
 GROUP, VERSION = "mlkube.io", "v1alpha1"
 TEAM = "team-a"
-
-
-@pytest.fixture
-def operator(kube: FakeKubeCluster, tmp_path: Path) -> Iterator[OperatorPlatform]:
-    platform = start_operator(kube, tmp_path)
-    try:
-        yield platform
-    finally:
-        platform.stop()
-
-
-def start_operator(kube: FakeKubeCluster, tmp_path: Path) -> OperatorPlatform:
-    platform = OperatorPlatform(
-        kube.configuration(), data_dir=tmp_path / "data", health_host="127.0.0.1", health_port=0
-    )
-    platform.start()
-    return platform
 
 
 def create_run(api: client.ApiClient, name: str, steps: list[dict[str, Any]]) -> None:

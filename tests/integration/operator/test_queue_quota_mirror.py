@@ -3,30 +3,16 @@ ResourceQuota on the fake cluster, seen only through the official client."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from mlkube.server.operator import OperatorPlatform
-from mlkube.testing.kube import FakeKubeCluster
-from tests.integration.operator.test_operator import start_operator
 from tests.integration.platform.conftest import wait_for
 
 GROUP, VERSION = "mlkube.io", "v1alpha1"
 MIRRORED = "mlkube-queues"
-
-
-@pytest.fixture
-def operator(kube: FakeKubeCluster, tmp_path: Path) -> Iterator[OperatorPlatform]:
-    platform = start_operator(kube, tmp_path)
-    try:
-        yield platform
-    finally:
-        platform.stop()
 
 
 def queue(namespaces: list[str], cpu: str, gpus: str) -> dict[str, Any]:

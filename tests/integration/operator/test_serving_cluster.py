@@ -8,36 +8,23 @@ fields (the HPA controller is Kubernetes', not the fake's)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import joblib
-import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 
 from mlkube.server.operator import OperatorPlatform
-from mlkube.testing.kube import FakeKubeCluster
-from tests.integration.operator.test_operator import start_operator
 from tests.integration.platform.conftest import wait_for
 
 GROUP, VERSION = "mlkube.io", "v1alpha1"
 TEAM = "team-a"
 FEATURES, LABELS = load_iris(return_X_y=True)
 ROWS = FEATURES[[0, 60, 120]]
-
-
-@pytest.fixture
-def operator(kube: FakeKubeCluster, tmp_path: Path) -> Iterator[OperatorPlatform]:
-    platform = start_operator(kube, tmp_path)
-    try:
-        yield platform
-    finally:
-        platform.stop()
 
 
 def isvc(name: str, model: Path, **predictor: Any) -> dict[str, Any]:
