@@ -9,7 +9,7 @@ STAMP   = $(VENV)/.installed-stamp
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[ml,serving,kubernetes,dev]'
+	$(BIN)/pip install --quiet -e '.[ml,serving,kubernetes,s3,dev]'
 	command -v kubectl >/dev/null || (apt-get update -qq && apt-get install -y -qq kubectl)
 	touch $(STAMP)
 

@@ -73,6 +73,13 @@ BUILTINS: tuple[Served, ...] = (
     _builtin("", "Service", "services", subresources=STATUS, short_names=("svc",)),
     _builtin("", "ConfigMap", "configmaps", short_names=("cm",)),
     _builtin("", "Secret", "secrets"),
+    _builtin(
+        "",
+        "PersistentVolumeClaim",
+        "persistentvolumeclaims",
+        subresources=STATUS,
+        short_names=("pvc",),
+    ),
     _builtin("", "ServiceAccount", "serviceaccounts", short_names=("sa",)),
     _builtin("", "ResourceQuota", "resourcequotas", subresources=STATUS, short_names=("quota",)),
     _builtin(
@@ -105,6 +112,12 @@ BUILTINS: tuple[Served, ...] = (
     _builtin(RBAC, "ClusterRole", "clusterroles", namespaced=False),
     _builtin(RBAC, "ClusterRoleBinding", "clusterrolebindings", namespaced=False),
     _builtin("coordination.k8s.io", "Lease", "leases"),
+    _builtin(
+        "admissionregistration.k8s.io",
+        "ValidatingWebhookConfiguration",
+        "validatingwebhookconfigurations",
+        namespaced=False,
+    ),
     _builtin(
         "apiextensions.k8s.io",
         "CustomResourceDefinition",
