@@ -1,7 +1,8 @@
-"""One behaviour, two platforms: every scenario here runs on the embedded platform (`mlkube up`:
-SQLite, local processes) and on the operator against a fake cluster (fake kube-apiserver, its
-kubelet running each step's pod as a local process), through the same SDK client, and must
-pass on both.
+"""One behaviour, three platforms: every scenario here runs on the embedded platform (`mlkube
+up`: SQLite, local processes), on the operator against a fake cluster (fake kube-apiserver, its
+kubelet running each step's pod as a local process), and on that operator with an S3 artifact
+store (a real S3 API on loopback), where steps exchange invocations, results and artifacts
+through the store as on a real cluster, through the same SDK client, and must pass on all.
 
 The scenarios only use the public API (create, get) and files the steps themselves write, never
 a platform's internals. Steps that must outlast a check wait for a file the test creates, so
@@ -10,29 +11,35 @@ no scenario depends on how fast either platform is.
 
 from __future__ import annotations
 
+import base64
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import kubernetes.client
 import pytest
 from tests.integration.platform.conftest import py, run_body, step_of, wait_finished, wait_for
 
+from mlkube.runtime.kubernetes.settings import ClusterSettings
 from mlkube.sdk.client import Client
 from mlkube.server.embedded import EmbeddedPlatform
 from mlkube.server.operator import OperatorPlatform
-from mlkube.testing.kube import FakeNode, fake_kube_cluster
+from mlkube.testing.kube import FakeKubeCluster, FakeNode, fake_kube_cluster
+from mlkube.testing.s3 import S3Server
 
 TEAM = "team-a"
 
 
 @dataclass
 class Platform:
-    """A running platform as its users see it: an API client (and its name, for test ids)."""
+    """A running platform as its users see it: an API client (and its name, for test ids).
+    `namespace_ready` runs after a team namespace is made (the S3 store's credentials Secret)."""
 
     kind: str
     client: Client
+    namespace_ready: Callable[[str], None] = lambda name: None
 
 
 def _embedded(tmp_path: Path) -> Iterator[Platform]:
@@ -45,31 +52,64 @@ def _embedded(tmp_path: Path) -> Iterator[Platform]:
         platform.stop()
 
 
-def _operator(tmp_path: Path) -> Iterator[Platform]:
+def _operator(tmp_path: Path, s3: S3Server | None = None) -> Iterator[Platform]:
     workdir = tmp_path / "cluster"
     workdir.mkdir()
     nodes = [FakeNode("node-1", {"cpu": "2", "memory": "4Gi"})]
+    settings = ClusterSettings()
+    if s3 is not None:
+        s3.create_bucket("lake")
+        settings = ClusterSettings(
+            artifact_store="s3://lake/mlkube", artifact_credentials_secret="s3"
+        )
     with fake_kube_cluster(workdir, nodes=nodes) as kube:
         operator = OperatorPlatform(
-            kube.configuration(), data_dir=tmp_path / "data", health_host="127.0.0.1", health_port=0
+            kube.configuration(),
+            data_dir=tmp_path / "data",
+            settings=settings,
+            artifact_store_options=s3.options if s3 else None,
+            health_host="127.0.0.1",
+            health_port=0,
         )
         operator.start()
         try:
             # The fake API server asks for no credentials; the client sends a token anyway.
             with Client(kube.url, "unused") as client:
-                yield Platform("operator", client)
+                if s3 is None:
+                    yield Platform("operator", client)
+                else:
+                    yield Platform("operator-s3", client, _secret_maker(kube, s3))
         finally:
             operator.stop()
 
 
-@pytest.fixture(params=["embedded", "operator"])
+def _secret_maker(kube: FakeKubeCluster, s3: S3Server) -> Callable[[str], None]:
+    """Puts the S3 credentials in a namespace's Secret, as a cluster admin would (through the
+    official client: Secrets are not one of our kinds)."""
+    data = {k: base64.b64encode(v.encode()).decode() for k, v in s3.env.items()}
+
+    def make(namespace: str) -> None:
+        with kube.api_client() as api:
+            body = {"metadata": {"name": "s3"}, "data": data}
+            kubernetes.client.CoreV1Api(api).create_namespaced_secret(namespace, body)
+
+    return make
+
+
+def _operator_s3(tmp_path: Path) -> Iterator[Platform]:
+    with S3Server() as s3:
+        yield from _operator(tmp_path, s3)
+
+
+@pytest.fixture(params=["embedded", "operator", "operator-s3"])
 def platform(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Platform]:
-    start = _embedded if request.param == "embedded" else _operator
-    yield from start(tmp_path)
+    starts = {"embedded": _embedded, "operator": _operator, "operator-s3": _operator_s3}
+    yield from starts[request.param](tmp_path)
 
 
-def namespace(client: Client, name: str = TEAM) -> None:
-    client.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+def namespace(platform: Platform, name: str = TEAM) -> None:
+    platform.client.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+    platform.namespace_ready(name)
 
 
 def cluster_queue(name: str, namespaces: list[str], cpu: str) -> dict[str, Any]:
@@ -99,7 +139,7 @@ def step_state(client: Client, run: str, step: str) -> dict[str, Any]:
 
 def test_an_output_is_passed_to_the_next_step(platform: Platform) -> None:
     client = platform.client
-    namespace(client)
+    namespace(platform)
     steps = [
         shell("first", "echo 21 > $MLKUBE_OUTPUTS_DIR/output"),
         py(
@@ -117,7 +157,7 @@ def test_an_output_is_passed_to_the_next_step(platform: Platform) -> None:
 
 def test_a_failing_step_is_retried_then_fails_with_its_error(platform: Platform) -> None:
     client = platform.client
-    namespace(client)
+    namespace(platform)
     boom = py(
         "boom",
         "fail",
@@ -140,7 +180,7 @@ def test_a_quota_holds_a_run_until_the_first_one_finishes(
     platform: Platform, tmp_path: Path
 ) -> None:
     client = platform.client
-    namespace(client)
+    namespace(platform)
     client.create(cluster_queue("team", [TEAM], "1"))
     release = tmp_path / "release"
     cpu1 = {"resources": {"cpu": "1"}}
@@ -163,7 +203,7 @@ def test_a_higher_priority_run_preempts_and_the_lower_one_is_requeued(
     platform: Platform, tmp_path: Path
 ) -> None:
     client = platform.client
-    namespace(client)
+    namespace(platform)
     client.create(
         {
             "apiVersion": "scheduling.k8s.io/v1",
@@ -203,7 +243,7 @@ def test_a_two_worker_training_job_rendezvous_and_succeeds(
     platform: Platform, tmp_path: Path
 ) -> None:
     client = platform.client
-    namespace(client)
+    namespace(platform)
     record = tmp_path / "record.jsonl"
     # The workers meet in MLKUBE_JOB_DIR, a folder on this machine: that works on the fake
     # cluster only because its kubelet runs every pod as a local process (on a real cluster

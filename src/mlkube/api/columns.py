@@ -164,6 +164,29 @@ def _job_row(obj: dict[str, Any], now: datetime | None) -> list[str]:
     ]
 
 
+_ACCESS_MODES = {
+    "ReadWriteOnce": "RWO",
+    "ReadOnlyMany": "ROX",
+    "ReadWriteMany": "RWX",
+    "ReadWriteOncePod": "RWOP",
+}
+
+
+def _claim_row(obj: dict[str, Any], now: datetime | None) -> list[str]:
+    """kubectl's: capacity and access modes are the bound volume's, blank until Bound."""
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    modes = [_ACCESS_MODES.get(m, m) for m in status.get("accessModes") or []]
+    return [
+        obj["metadata"]["name"],
+        status.get("phase", "Pending"),
+        spec.get("volumeName", ""),
+        (status.get("capacity") or {}).get("storage", ""),
+        ",".join(modes),
+        spec.get("storageClassName", ""),
+        age(obj["metadata"].get("creationTimestamp"), now=now),
+    ]
+
+
 COLUMNS: dict[str, tuple[list[str], Row]] = {
     "PipelineRun": (["NAME", "PHASE", "STEPS", "DURATION", "AGE"], _run_row),
     "Pipeline": (["NAME", "STEPS", "AGE"], _pipeline_row),
@@ -179,6 +202,10 @@ COLUMNS: dict[str, tuple[list[str], Row]] = {
     "TrainingJob": (
         ["NAME", "WORKERS", "RUNNING", "STATUS", "RESTARTS", "DURATION", "AGE"],
         _job_row,
+    ),
+    "PersistentVolumeClaim": (
+        ["NAME", "STATUS", "VOLUME", "CAPACITY", "ACCESS MODES", "STORAGECLASS", "AGE"],
+        _claim_row,
     ),
     "InferenceService": (
         ["NAME", "URL", "READY", "REPLICAS", "TRAFFIC (REVISION:%)", "AGE"],

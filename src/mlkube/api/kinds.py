@@ -21,6 +21,7 @@ from mlkube.api.resourcequota import NamespaceResourceQuota
 from mlkube.api.serving import InferenceService
 from mlkube.api.trainingjob import TrainingJob
 from mlkube.api.validation import causes_from_validation_error, name_causes, pipeline_causes
+from mlkube.api.volumes import PersistentVolumeClaim, volume_causes
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,12 @@ class Kind:
 
 def _pipeline_checks(obj: Any) -> list[Cause]:
     assert isinstance(obj, Pipeline)
-    return pipeline_causes(obj.spec, field="spec")
+    return pipeline_causes(obj.spec, field="spec") + _volume_causes(obj.spec, field="spec")
+
+
+def _volume_causes(spec: PipelineSpec, *, field: str) -> list[Cause]:
+    mounts = [step.volume_mounts for step in spec.steps]
+    return volume_causes(spec.volumes, mounts, field=field)
 
 
 def _run_checks(obj: Any) -> list[Cause]:
@@ -57,6 +63,7 @@ def _run_checks(obj: Any) -> list[Cause]:
     if obj.spec.pipeline_spec is None:
         return []
     causes = pipeline_causes(obj.spec.pipeline_spec, field="spec.pipelineSpec")
+    causes += _volume_causes(obj.spec.pipeline_spec, field="spec.pipelineSpec")
     return causes + param_causes(obj.spec.pipeline_spec, obj.spec, field="spec.params")
 
 
@@ -174,6 +181,16 @@ RESOURCE_QUOTA = Kind(
     True,
     NamespaceResourceQuota,
 )
+PERSISTENT_VOLUME_CLAIM = Kind(
+    "",
+    "v1",
+    "PersistentVolumeClaim",
+    "persistentvolumeclaims",
+    "persistentvolumeclaim",
+    ("pvc",),
+    True,
+    PersistentVolumeClaim,
+)
 KINDS: tuple[Kind, ...] = (
     NAMESPACE,
     NODE,
@@ -187,6 +204,7 @@ KINDS: tuple[Kind, ...] = (
     INFERENCE_SERVICE,
     TRAINING_JOB,
     RESOURCE_QUOTA,
+    PERSISTENT_VOLUME_CLAIM,
 )
 
 

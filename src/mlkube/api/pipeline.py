@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
 from mlkube.api.meta import Model, ObjectMeta
 from mlkube.api.resources import Resources
+from mlkube.api.volumes import Volume, VolumeMount
 
 DEFAULT_OUTPUT = "output"
 
@@ -82,6 +84,12 @@ class StepSpec(Model):
     cache: bool = True
     isolation: Isolation = "fork"
     working_dir: str | None = Field(default=None, alias="workingDir")
+    volume_mounts: list[VolumeMount] = Field(
+        default_factory=list,
+        alias="volumeMounts",
+        description="volumes of the pipeline this step sees; a step that mounts any is never "
+        "served from the step cache, as what it reads or writes there is not in its cache key",
+    )
 
     @model_validator(mode="after")
     def _python_or_command(self) -> StepSpec:
@@ -118,6 +126,7 @@ class PipelineSpec(Model):
     steps: list[StepSpec] = Field(min_length=1)
     outputs: list[PipelineOutput] = Field(default_factory=list)
     description: str = ""
+    volumes: list[Volume] = Field(default_factory=list)
 
 
 class Pipeline(Model):
@@ -127,3 +136,20 @@ class Pipeline(Model):
     kind: Literal["Pipeline"] = "Pipeline"
     metadata: ObjectMeta = Field(default_factory=ObjectMeta)
     spec: PipelineSpec
+
+
+def step_invocation(step: StepSpec, inputs: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """What the executor is told to run for one attempt of `step`: its resolved inputs (name
+    → `{"value": V}` or `{"artifact": {...}}`), the outputs it must produce, and its python
+    function or command and args. Where the result and the artifacts go is added by whoever
+    hands the attempt over (an attempt folder on one machine, an object store on a cluster)."""
+    body: dict[str, Any] = {
+        "inputs": {name: dict(source) for name, source in inputs.items()},
+        "outputs": list(step.outputs),
+    }
+    if step.python is not None:
+        body["python"] = step.python.to_dict()
+    else:
+        body["command"] = step.command
+        body["args"] = step.args
+    return body

@@ -8,6 +8,7 @@ from pydantic import Field, model_validator
 
 from mlkube.api.meta import Condition, Model, ObjectMeta, Time
 from mlkube.api.pipeline import PipelineSpec
+from mlkube.api.volumes import ScratchVolumeStatus
 
 
 class PipelineRef(Model):
@@ -142,6 +143,9 @@ class PipelineRunStatus(Model):
     observed_generation: int | None = Field(default=None, alias="observedGeneration")
     priority: int | None = None
     queue: str | None = None
+    volumes: list[ScratchVolumeStatus] = Field(
+        default_factory=list, description="the run's scratch volumes"
+    )
 
     def step(self, name: str) -> StepStatus | None:
         return next((s for s in self.steps if s.name == name), None)

@@ -5,11 +5,12 @@
     metadata: {name: team-quota, namespace: team-a}
     spec:
       hard:
-        requests.storage: 10Gi                  # bytes of artifacts the namespace's runs wrote
+        requests.storage: 10Gi                  # artifacts written + volumes asked for
         count/pipelineruns.mlkube.io: "50"      # runs that may exist at once
+        persistentvolumeclaims: "20"            # claims that may exist at once
 
 CPU, memory and GPUs are the ClusterQueues' business (admission with borrowing and fair
-sharing), so only these two names are accepted here. As in Kubernetes, a create that would go
+sharing), so only these names are accepted here. As in Kubernetes, a create that would go
 past a hard limit is refused with 403 "exceeded quota"; `status.used` shows what is in use.
 """
 
@@ -24,7 +25,8 @@ from mlkube.api.quantity import memory_bytes
 
 STORAGE = "requests.storage"
 RUN_COUNT = "count/pipelineruns.mlkube.io"
-QUOTA_RESOURCES = (STORAGE, RUN_COUNT)
+CLAIM_COUNT = "persistentvolumeclaims"
+QUOTA_RESOURCES = (STORAGE, RUN_COUNT, CLAIM_COUNT)
 
 
 class ResourceQuotaSpec(Model):

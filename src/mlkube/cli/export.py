@@ -28,6 +28,7 @@ from mlkube.api.rbac import RoleBinding
 from mlkube.api.resourcequota import NamespaceResourceQuota
 from mlkube.api.serving import InferenceService
 from mlkube.api.trainingjob import TrainingJob
+from mlkube.cli.cluster_options import gpu_products as gpu_products_of
 from mlkube.cli.common import err
 from mlkube.cli.resources import kind_of, read_manifests
 from mlkube.install import to_yaml
@@ -144,7 +145,7 @@ def export(
         raise click.UsageError("say what to export for: --kubernetes (the only target so far)")
     try:
         settings = ClusterSettings(
-            image=image, artifact_store=artifact_store, gpu_products=_products(gpu_products)
+            image=image, artifact_store=artifact_store, gpu_products=gpu_products_of(gpu_products)
         )
         manifests = _Manifests([_validated(doc) for path in files for doc in read_manifests(path)])
     except (ApiError, TranslationError, OSError, ValueError, yaml.YAMLError) as e:
@@ -163,18 +164,6 @@ def _validated(doc: dict[str, Any]) -> Model:
     if kind.namespaced:
         doc["metadata"]["namespace"] = doc["metadata"].get("namespace") or "default"
     return validate(kind, doc)
-
-
-def _products(pairs: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
-    products: dict[str, tuple[str, ...]] = {}
-    for pair in pairs:
-        model, sep, names = pair.partition("=")
-        if not sep or not model or not names:
-            raise click.BadParameter(
-                f"{pair!r} is not MODEL=NAME[,NAME]", param_hint="--gpu-product"
-            )
-        products[model] = tuple(n.strip() for n in names.split(",") if n.strip())
-    return products
 
 
 def _hint(message: str, error: Exception) -> str:

@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from mlkube.cli.cluster_options import checked_artifact_store
 from mlkube.install import (
     DEFAULT_IMAGE,
     DEFAULT_NAMESPACE,
@@ -71,6 +72,20 @@ from mlkube.install.helm import helm_chart
     help="With --apply: the kubeconfig to use (default: $KUBECONFIG or ~/.kube/config).",
 )
 @click.option("--context", default=None, help="With --apply: the kubeconfig context to use.")
+@click.option(
+    "--artifact-store",
+    default=None,
+    metavar="s3://BUCKET[/PREFIX]",
+    callback=lambda ctx, param, value: checked_artifact_store(value),
+    help="Also write the operator's ConfigMap naming the object store steps exchange their "
+    "data through (put the operator's own AWS_* credentials in the Secret "
+    "mlkube-artifact-store of its namespace).",
+)
+@click.option(
+    "--artifact-credentials-secret",
+    default=None,
+    help="Secret, in each run's namespace, that gives step pods their AWS_* credentials.",
+)
 def install(
     kubernetes: bool,
     image: str,
@@ -80,6 +95,8 @@ def install(
     apply: bool,
     kubeconfig: Path | None,
     context: str | None,
+    artifact_store: str | None,
+    artifact_credentials_secret: str | None,
 ) -> None:
     """Print everything a Kubernetes cluster needs to run mlkube.
 
@@ -92,19 +109,28 @@ def install(
             "say where to install: --kubernetes (the only target so far; "
             "the embedded platform needs no install, run `mlkube up`)"
         )
+    store = {
+        "artifact_store": artifact_store,
+        "artifact_credentials_secret": artifact_credentials_secret,
+    }
     if apply:
         if output is not None or helm is not None:
             raise click.UsageError("--apply writes to the cluster; it takes no -o or --helm")
-        _apply(install_manifests(image=image, namespace=namespace), kubeconfig, context)
+        _apply(install_manifests(image=image, namespace=namespace, **store), kubeconfig, context)
         return
     if kubeconfig is not None or context is not None:
         raise click.UsageError("--kubeconfig and --context go with --apply")
     if helm is not None:
         if output is not None:
             raise click.UsageError("give -o (a kustomize base) or --helm (a chart), not both")
+        if artifact_store or artifact_credentials_secret:
+            raise click.UsageError(
+                "a chart takes no store settings: create the ConfigMap mlkube-operator-config "
+                "in the release's namespace (see the README)"
+            )
         _write(helm, helm_chart())
         return
-    objs = install_manifests(image=image, namespace=namespace)
+    objs = install_manifests(image=image, namespace=namespace, **store)
     if output is None:
         click.echo(to_yaml(objs), nl=False)
         return

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from mlkube.cli.cluster_options import checked_artifact_store
 from mlkube.cli.common import err, handle_errors, out
 from mlkube.sdk.config import write_config
 from mlkube.server.embedded import EmbeddedPlatform, PortInUse
@@ -63,6 +64,14 @@ def parse_duration(text: str, option: str) -> float:
     help="Fair sharing weighs each queue's recent usage, halved after this long "
     "(Kueue's usageHalfLifeTime; 0: only what is held now). E.g. 30m, 1h, 7d.",
 )
+@click.option(
+    "--artifact-store",
+    default=None,
+    metavar="s3://BUCKET[/PREFIX]",
+    callback=lambda ctx, param, value: checked_artifact_store(value),
+    help="Keep step artifacts in this object store (a data lake) instead of under the data "
+    "folder. S3 is configured the usual AWS way: AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, ...",
+)
 @handle_errors
 def up(
     data_dir: Path | None,
@@ -70,6 +79,7 @@ def up(
     port: int,
     config_path: Path | None,
     usage_half_life: float,
+    artifact_store: str | None,
 ) -> None:
     """Start the embedded platform: API server, controllers and local runtime."""
     logging.basicConfig(
@@ -79,7 +89,11 @@ def up(
     logging.getLogger("httpx").setLevel(logging.WARNING)
     home = mlkube_home()
     platform = EmbeddedPlatform(
-        data_dir or home / "data", host=host, port=port, usage_half_life=usage_half_life
+        data_dir or home / "data",
+        host=host,
+        port=port,
+        usage_half_life=usage_half_life,
+        artifact_store=artifact_store,
     )
     config = config_path or home / "config"
     try:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import functools
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from mlkube.api.clock import Clock
 from mlkube.api.errors import Expired
@@ -18,16 +19,21 @@ from mlkube.api.kinds import (
     CLUSTER_QUEUE,
     INFERENCE_SERVICE,
     NAMESPACE,
+    NODE,
+    PERSISTENT_VOLUME_CLAIM,
     PIPELINE_RUN,
     RESOURCE_FLAVOR,
     RESOURCE_QUOTA,
     TRAINING_JOB,
     Kind,
 )
+from mlkube.controllers.capacity import CAPACITY_REFRESH_SECONDS, CapacityRefresher
 from mlkube.controllers.namespace import NamespaceController
 from mlkube.controllers.node import NodeController
 from mlkube.controllers.pipelinerun.controller import PipelineRunController
+from mlkube.controllers.pipelinerun.exchange import step_exchange
 from mlkube.controllers.pipelinerun.fair_usage import DEFAULT_HALF_LIFE_SECONDS
+from mlkube.controllers.pipelinerun.volumes import ClusterRunVolumes, LocalRunVolumes
 from mlkube.controllers.queue_quota_mirror import QueueQuotaMirror
 from mlkube.controllers.queue_status import QueueStatusWriter
 from mlkube.controllers.serving.autoscaler import ServingAutoscaler
@@ -36,6 +42,7 @@ from mlkube.controllers.serving.router_client import RouterAdmin
 from mlkube.controllers.serving_cluster import DEPLOYMENTS, ServingClusterController, owning_service
 from mlkube.controllers.storage_quota import ResourceQuotaController
 from mlkube.controllers.trainingjob.controller import TrainingJobController
+from mlkube.controllers.volumes import VolumeController
 from mlkube.controllers.workqueue import WorkQueue
 from mlkube.runtime.base import Runtime
 from mlkube.runtime.kubernetes.settings import ClusterSettings
@@ -52,7 +59,10 @@ _ISVC = "isvc:"
 _AUTOSCALE = "autoscale:"
 _JOB = "trainingjob:"
 _QUOTA = "quota:"  # a namespace whose ResourceQuota statuses need a recount
+_PVC = "pvc:"  # embedded: a PersistentVolumeClaim to bind or finish deleting
 _MIRROR = "queuequotas:"  # cluster mode: every namespace's `mlkube-queues` ResourceQuota
+_CAPACITY = "capacity:"  # cluster mode: the periodic re-read of the cluster's capacity
+_NODES_CHANGED = "nodes-changed:"  # cluster mode: a Node event changed the capacity
 _MAX_ERROR_BACKOFF = 30.0
 STATUS_INTERVAL_SECONDS = 0.5
 
@@ -70,6 +80,9 @@ class ControllerManager:
         accounting: AccountingLog | None = None,
         cluster: bool = False,
         settings: ClusterSettings | None = None,
+        capacity_refresh_seconds: float = CAPACITY_REFRESH_SECONDS,
+        artifact_store: str | None = None,
+        artifact_store_options: Mapping[str, Any] | None = None,
     ) -> None:
         """`cluster=True` runs as the operator inside Kubernetes, which owns some of the work:
         no Node object is written (the kubelets own Nodes; ClusterQueue statuses still are),
@@ -77,7 +90,15 @@ class ControllerManager:
         statuses are its quota controller's (we only mirror the ClusterQueues into one
         ResourceQuota per namespace: `QueueQuotaMirror`), and InferenceServices become a
         Deployment + Service + HPA each (`ServingClusterController`, built with `settings`;
-        `store` must then also serve `serving_cluster.SERVING_RESOURCES`)."""
+        `store` must then also serve `serving_cluster.SERVING_RESOURCES`). The cluster's
+        capacity is read again every `capacity_refresh_seconds` and when a Node event changes
+        it (`controllers.capacity`).
+
+        `artifact_store` (`s3://BUCKET[/PREFIX]`) keeps artifacts in an object store instead
+        of under `data`; in cluster mode it is `settings.artifact_store`, and step pods then
+        also take their invocation from it and write their result there.
+        `artifact_store_options` are its fsspec storage options (default: from the
+        environment, the AWS way)."""
         self.store = store
         self.cluster = cluster
         self.queue = WorkQueue(monotonic=clock.monotonic)
@@ -89,6 +110,13 @@ class ControllerManager:
             enqueue=self._enqueue_run,
             usage_half_life=usage_half_life,
             accounting=accounting,
+            exchange=step_exchange(
+                data,
+                artifact_store=settings.artifact_store if cluster and settings else artifact_store,
+                in_pods=cluster,
+                options=artifact_store_options,
+            ),
+            volumes=ClusterRunVolumes(store) if cluster else LocalRunVolumes(store, data),
         )
         self.namespaces = NamespaceController(store)
         self.resource_quotas = ResourceQuotaController(store)
@@ -121,9 +149,14 @@ class ControllerManager:
             _AUTOSCALE: self._autoscale,
             _JOB: self.jobs.reconcile,
             _QUOTA: self.resource_quotas.reconcile,
+            _PVC: VolumeController(store, data).reconcile,  # queued in embedded mode only
         }
         if cluster:
             self._handlers[_MIRROR] = QueueQuotaMirror(store).reconcile
+            # The cluster's Nodes come and go: see `controllers.capacity`.
+            self.capacity = CapacityRefresher(self.runs, interval=capacity_refresh_seconds)
+            self._handlers[_CAPACITY] = self.capacity.refresh_periodically
+            self._handlers[_NODES_CHANGED] = self.capacity.refresh
             self._handlers[_ISVC] = ServingClusterController(
                 store, settings=settings or ClusterSettings(), clock=clock
             ).reconcile
@@ -154,14 +187,21 @@ class ControllerManager:
         for resource in self._watched():
             self._spawn(f"watch-{resource}", functools.partial(self._watch, resource, rv))
         self._spawn("reconcile", self._work)
+        if self.cluster:
+            self.queue.add_after(_CAPACITY, self.capacity.interval)
 
     def _watched(self) -> tuple[str, ...]:
         """The resources whose changes we reconcile (fewer in cluster mode: see `__init__`)."""
         kinds: tuple[Kind, ...] = (PIPELINE_RUN, CLUSTER_QUEUE, RESOURCE_FLAVOR, TRAINING_JOB)
         if not self.cluster:
-            kinds += (NAMESPACE, INFERENCE_SERVICE, RESOURCE_QUOTA)
+            kinds += (NAMESPACE, INFERENCE_SERVICE, RESOURCE_QUOTA, PERSISTENT_VOLUME_CLAIM)
             return tuple(kind.resource for kind in kinds)
-        return (*(kind.resource for kind in kinds), INFERENCE_SERVICE.resource, DEPLOYMENTS)
+        return (
+            *(kind.resource for kind in kinds),
+            INFERENCE_SERVICE.resource,
+            DEPLOYMENTS,
+            NODE.resource,
+        )
 
     def stop(self) -> None:
         self._stopping.set()
@@ -183,6 +223,9 @@ class ControllerManager:
             for obj in self.store.list(INFERENCE_SERVICE.resource)[0]:
                 meta = obj["metadata"]
                 self._enqueue_service(f"{meta['namespace']}/{meta['name']}", 0.0)
+        if PERSISTENT_VOLUME_CLAIM.resource in watched:
+            for obj in self.store.list(PERSISTENT_VOLUME_CLAIM.resource)[0]:
+                self.queue.add(f"{_PVC}{obj['metadata']['namespace']}/{obj['metadata']['name']}")
         for obj in self.store.list(TRAINING_JOB.resource)[0]:
             meta = obj["metadata"]
             self._enqueue_job(f"{meta['namespace']}/{meta['name']}", 0.0)
@@ -196,7 +239,9 @@ class ControllerManager:
         meta = event.object.get("metadata") or {}
         kind = event.object.get("kind")
         key = f"{meta.get('namespace')}/{meta.get('name')}"
-        if kind in (PIPELINE_RUN.kind, RESOURCE_QUOTA.kind) and not self.cluster:
+        if kind in (PIPELINE_RUN.kind, RESOURCE_QUOTA.kind, PERSISTENT_VOLUME_CLAIM.kind) and (
+            not self.cluster
+        ):
             # Outputs written or runs gone change storage in use; one recount per burst.
             self.queue.add_after(_QUOTA + str(meta.get("namespace")), 0.5)
         if kind == PIPELINE_RUN.kind:
@@ -205,6 +250,8 @@ class ControllerManager:
         elif kind == INFERENCE_SERVICE.kind:
             if not _own_write(event, self.services.own_writes):
                 self._enqueue_service(key, 0.0)
+        elif kind == NODE.kind and self.cluster and self.capacity.node_changed(event):
+            self.queue.add(_NODES_CHANGED)
         elif kind == "Deployment" and self.cluster and (owner := owning_service(event.object)):
             self._enqueue_service(owner, 0.0)  # its status is the InferenceService's
         elif kind == TRAINING_JOB.kind:
@@ -212,6 +259,8 @@ class ControllerManager:
                 self._enqueue_job(key, 0.0)
         elif kind == NAMESPACE.kind:
             self.queue.add(_NS + str(meta.get("name")))
+        elif kind == PERSISTENT_VOLUME_CLAIM.kind and not self.cluster:
+            self.queue.add(_PVC + key)
         elif kind == RESOURCE_FLAVOR.kind or (
             kind == CLUSTER_QUEUE.kind and self._queue_spec_changed(event)
         ):

@@ -1,8 +1,16 @@
 """Entry point of a step process: `run(invocation_path)` returns the exit code.
 
 The controller writes `invocation.json` (the code to call and its resolved inputs) into the
-attempt's folder and launches `mlkube.executor.step:run` there. We write `result.json`
-(outputs, or the error) atomically, so the controller can trust it even after a crash.
+attempt's folder and launches `mlkube.executor.step:run` there; on a cluster,
+`python -m mlkube.executor` passes the same invocation to `run_invocation` (see
+`mlkube.executor.__main__`). We write the result (outputs, or the error) atomically to
+`resultPath`, a path or a URI (`s3://...`), so the controller can trust it even after a crash.
+
+The invocation's keys: `inputs` (name -> `{"value": V}` or `{"artifact": {"uri", ...}}`),
+`outputs` (names), `python` (`{"module", "function"}`) or `command` (+ `args`),
+`artifactsRoot` (a path, `file://` or `s3://` URL: see `open_artifact_store`), `resultPath`,
+and for a command `outputsDir` (optional: a fresh temporary folder, removed afterwards, when
+absent, so two steps on one machine never share one).
 
 A fresh-process step pays for every import made here, so this module imports only `json`, `os`
 and `sys` up front; the artifact store, the command runner and `traceback` are imported on first
@@ -22,7 +30,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-    from mlkube.storage.artifacts import LocalArtifactStore
+    from mlkube.storage.artifacts import ArtifactStore
 
 
 class StepError(Exception):
@@ -34,13 +42,13 @@ class LazyArtifacts:
 
     def __init__(self, root: str) -> None:
         self.root = root
-        self._store: LocalArtifactStore | None = None
+        self._store: ArtifactStore | None = None
 
-    def __call__(self) -> LocalArtifactStore:
+    def __call__(self) -> ArtifactStore:
         if self._store is None:
-            from mlkube.storage.artifacts import LocalArtifactStore
+            from mlkube.storage.artifacts import open_artifact_store
 
-            self._store = LocalArtifactStore(self.root)
+            self._store = open_artifact_store(self.root)
         return self._store
 
 
@@ -48,6 +56,16 @@ def run(invocation_path: str) -> int:
     """Execute one step attempt; 0 on success, 1 on failure (details in result.json + log)."""
     with open(invocation_path) as handle:
         invocation = json.load(handle)
+    return run_invocation(invocation)
+
+
+def run_invocation(invocation: dict[str, Any]) -> int:
+    """Execute the step `invocation` describes (keys: see the module docstring).
+
+    Returns 0 when it succeeded and its outputs are stored; else the command's exit code, or 1
+    for an exception in the step or in storing its outputs. Either way the result (outputs,
+    or `{"error": {"type", "message"}}`) is written to `resultPath` before returning.
+    """
     result_path = invocation["resultPath"]
     artifacts = LazyArtifacts(invocation["artifactsRoot"])
     try:
@@ -107,7 +125,13 @@ def split_outputs(returned: Any, names: list[str]) -> dict[str, Any]:
 
 
 def _write(path: str, body: dict[str, Any]) -> None:
-    """Write JSON atomically: a temporary name in the same folder, then a rename."""
+    """Write JSON atomically: a temporary name in the same folder, then a rename (a local
+    path), or one PUT (a URI: the object store's module is only imported for those)."""
+    if "://" in path:
+        from mlkube.storage.objectstore import write_uri
+
+        write_uri(path, json.dumps(body).encode())
+        return
     os.makedirs(os.path.dirname(path), exist_ok=True)
     tmp = f"{path}.{os.getpid()}.tmp"
     with open(tmp, "w") as handle:

@@ -14,9 +14,9 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any
 
-    from mlkube.storage.artifacts import LocalArtifactStore
+    from mlkube.storage.artifacts import ArtifactStore
 
-    Artifacts = Callable[[], LocalArtifactStore]
+    Artifacts = Callable[[], ArtifactStore]
 
 INLINE_LIMIT = 64 * 1024
 _SCALARS = (str, int, float, bool, type(None))

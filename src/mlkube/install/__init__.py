@@ -13,7 +13,12 @@ import yaml
 
 from mlkube.install.aggregation import aggregated_cluster_roles
 from mlkube.install.crds import custom_resource_definitions
-from mlkube.install.operator import DEFAULT_IMAGE, DEFAULT_NAMESPACE, operator_objects
+from mlkube.install.operator import (
+    DEFAULT_IMAGE,
+    DEFAULT_NAMESPACE,
+    operator_config,
+    operator_objects,
+)
 
 __all__ = [
     "DEFAULT_IMAGE",
@@ -24,17 +29,29 @@ __all__ = [
 ]
 
 
-def install_manifests(*, image: str, namespace: str = DEFAULT_NAMESPACE) -> list[dict[str, Any]]:
-    """Every object to apply, in order: the CRDs first, then the operator's objects, then the
+def install_manifests(
+    *,
+    image: str,
+    namespace: str = DEFAULT_NAMESPACE,
+    artifact_store: str | None = None,
+    artifact_credentials_secret: str | None = None,
+) -> list[dict[str, Any]]:
+    """Every object to apply, in order: the CRDs first, then the operator's objects (with,
+    after its Namespace, its ConfigMap when `artifact_store` or `artifact_credentials_secret`
+    is given), then the
     ClusterRoles that add our kinds to the built-in `view`, `edit` and `admin`.
 
     `image` is the operator's container image; `namespace` the one it runs in (created too).
     """
-    return [
-        *custom_resource_definitions(),
-        *operator_objects(image=image, namespace=namespace),
-        *aggregated_cluster_roles(),
-    ]
+    config = operator_config(
+        namespace,
+        artifact_store=artifact_store,
+        artifact_credentials_secret=artifact_credentials_secret,
+    )
+    operator = operator_objects(image=image, namespace=namespace)
+    if config is not None:  # right after its Namespace: before the pods that read it start
+        operator.insert(1, config)
+    return [*custom_resource_definitions(), *operator, *aggregated_cluster_roles()]
 
 
 class _PlainDumper(yaml.SafeDumper):

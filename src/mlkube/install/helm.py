@@ -24,7 +24,7 @@ from mlkube import __version__
 from mlkube.install import to_yaml
 from mlkube.install.aggregation import aggregated_cluster_roles
 from mlkube.install.crds import custom_resource_definitions
-from mlkube.install.operator import DEFAULT_IMAGE, operator_objects
+from mlkube.install.operator import DEFAULT_IMAGE, REPLICAS, operator_objects
 
 # Placeholders that cannot occur in a real manifest; replaced by template expressions.
 _IMAGE = "mlkube-helm-image-placeholder"
@@ -42,7 +42,7 @@ def helm_chart() -> dict[str, str]:
     files = {
         "Chart.yaml": HEADER + to_yaml([_chart()]),
         "values.yaml": HEADER
-        + to_yaml([{"image": {"repository": repository, "tag": ""}, "replicaCount": 1}]),
+        + to_yaml([{"image": {"repository": repository, "tag": ""}, "replicaCount": REPLICAS}]),
     }
     for crd in custom_resource_definitions():
         files[f"crds/{crd['metadata']['name']}.yaml"] = HEADER + to_yaml([crd])

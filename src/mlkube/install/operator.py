@@ -1,13 +1,23 @@
-"""The operator's objects: Namespace, ServiceAccount, RBAC and the Deployment.
+"""The operator's objects: Namespace, ServiceAccount, RBAC, the Deployment and its admission
+webhook (`mlkube.install.webhook`).
 
 The Deployment runs `mlkube operator` (`mlkube.server.operator`): the controllers against the
 kube-apiserver through the official client, with a health endpoint (`/healthz`, `/readyz` on
 port 8081). These manifests fix its contract: non-root, read-only root filesystem (scratch space
-in `/tmp`), the pod's namespace in `POD_NAMESPACE`. A leader-election Lease role is granted, but
-the operator does not elect a leader yet: run one replica.
+in `/tmp`), the pod's namespace in `POD_NAMESPACE` and its name in `POD_NAME` (the operator's
+leader-election identity). `REPLICAS` replicas run: the one holding the Lease `mlkube-operator`
+in the operator's namespace runs the controllers, the other stands by to take over
+(`mlkube.server.leader`); a Role lets them get, create and update Leases there, nothing more.
 
 `DEFAULT_IMAGE` is a placeholder: no image is published at `ghcr.io/mlkube/mlkube` yet.
-Pass `image=` (`mlkube install --image`) with the one you build.
+Pass `image=` (`mlkube install --image`) with the one you build; the operator starts step
+pods, workers and replicas from the same image (`MLKUBE_IMAGE`).
+
+How the operator is configured beyond that: its container takes every key of the ConfigMap
+`mlkube-operator-config` (`operator_config`: `MLKUBE_ARTIFACT_STORE`,
+`MLKUBE_ARTIFACT_CREDENTIALS_SECRET`, `MLKUBE_GPU_PRODUCTS`, ...) and of the Secret
+`mlkube-artifact-store` (the operator's own `AWS_*` credentials for the object store) as its
+environment, both optional, so the same manifests serve clusters with and without a store.
 """
 
 from __future__ import annotations
@@ -17,18 +27,24 @@ from typing import Any
 from mlkube import __version__
 from mlkube.api.meta import API_GROUP
 from mlkube.install.crds import crd_kinds
+from mlkube.install.webhook import container_port, webhook_objects
 
 DEFAULT_IMAGE = f"ghcr.io/mlkube/mlkube:{__version__}"
 DEFAULT_NAMESPACE = "mlkube-system"
 NAME = "mlkube-operator"
 HEALTH_PORT = 8081
 METRICS_PORT = 8080
+REPLICAS = 2  # a leader and a standby (leader election)
+OPERATOR_CONFIG = "mlkube-operator-config"
+OPERATOR_STORE_SECRET = "mlkube-artifact-store"
 
 _ALL = ["get", "list", "watch", "create", "update", "patch", "delete"]
 _READ = ["get", "list", "watch"]
 # The built-in roles our RoleBindings grant (see `mlkube.api.rbac`); the operator may bind them
 # without holding every permission they carry.
 _BINDABLE_ROLES = ["view", "edit", "admin"]
+# The operator's pods, as its Deployment and the webhook's Service select them.
+SELECTOR = {"app.kubernetes.io/name": "mlkube", "app.kubernetes.io/component": "operator"}
 
 
 def labels() -> dict[str, str]:
@@ -51,6 +67,7 @@ def operator_objects(*, image: str, namespace: str = DEFAULT_NAMESPACE) -> list[
         leader_election_role(namespace),
         leader_election_role_binding(namespace),
         deployment(image=image, namespace=namespace),
+        *webhook_objects(namespace, service_account=NAME, labels=labels(), selector=SELECTOR),
     ]
 
 
@@ -92,6 +109,13 @@ def cluster_role() -> dict[str, Any]:
         _rule(["autoscaling"], ["horizontalpodautoscalers"], _ALL),
         # Recommendation-only VPAs, where the VPA CRD is installed (harmless where it is not).
         _rule(["autoscaling.k8s.io"], ["verticalpodautoscalers"], _ALL),
+        # Whether that CRD is installed: `get` of that one CRD, nothing else of CRDs.
+        {
+            "apiGroups": ["apiextensions.k8s.io"],
+            "resources": ["customresourcedefinitions"],
+            "resourceNames": ["verticalpodautoscalers.autoscaling.k8s.io"],
+            "verbs": ["get"],
+        },
         _rule(["scheduling.k8s.io"], ["priorityclasses"], _READ),
         _rule(["rbac.authorization.k8s.io"], ["roles", "rolebindings"], _ALL),
         {
@@ -133,7 +157,7 @@ def leader_election_role(namespace: str) -> dict[str, Any]:
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "Role",
         "metadata": _meta(f"{NAME}-leader-election", namespace),
-        "rules": [_rule(["coordination.k8s.io"], ["leases"], _ALL)],
+        "rules": [_rule(["coordination.k8s.io"], ["leases"], ["get", "create", "update"])],
     }
 
 
@@ -149,15 +173,14 @@ def leader_election_role_binding(namespace: str) -> dict[str, Any]:
 
 
 def deployment(*, image: str, namespace: str) -> dict[str, Any]:
-    """One replica of `mlkube operator` (leader election makes a second one safe, idle)."""
-    selector = {"app.kubernetes.io/name": "mlkube", "app.kubernetes.io/component": "operator"}
+    """`REPLICAS` replicas of `mlkube operator`: leader election keeps all but one idle."""
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
         "metadata": _meta(NAME, namespace),
         "spec": {
-            "replicas": 1,
-            "selector": {"matchLabels": selector},
+            "replicas": REPLICAS,
+            "selector": {"matchLabels": dict(SELECTOR)},
             "template": {
                 "metadata": {"labels": labels()},
                 "spec": {
@@ -182,15 +205,22 @@ def _container(image: str) -> dict[str, Any]:
         "name": "operator",
         "image": image,
         "command": ["mlkube", "operator"],
+        "envFrom": [
+            {"configMapRef": {"name": OPERATOR_CONFIG, "optional": True}},
+            {"secretRef": {"name": OPERATOR_STORE_SECRET, "optional": True}},
+        ],
         "env": [
+            {"name": "MLKUBE_IMAGE", "value": image},
             {
                 "name": "POD_NAMESPACE",
                 "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}},
-            }
+            },
+            {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
         ],
         "ports": [
             {"name": "metrics", "containerPort": METRICS_PORT, "protocol": "TCP"},
             {"name": "health", "containerPort": HEALTH_PORT, "protocol": "TCP"},
+            container_port(),
         ],
         "livenessProbe": _probe("/healthz", initial_delay=15),
         "readinessProbe": _probe("/readyz", initial_delay=5),
@@ -207,6 +237,25 @@ def _container(image: str) -> dict[str, Any]:
         },
         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
     }
+
+
+def operator_config(
+    namespace: str, *, artifact_store: str | None, artifact_credentials_secret: str | None
+) -> dict[str, Any] | None:
+    """The ConfigMap the operator's container reads its settings from (see the module
+    docstring); None when there is nothing to set."""
+    data = {
+        key: value
+        for key, value in (
+            ("MLKUBE_ARTIFACT_STORE", artifact_store),
+            ("MLKUBE_ARTIFACT_CREDENTIALS_SECRET", artifact_credentials_secret),
+        )
+        if value
+    }
+    if not data:
+        return None
+    meta = _meta(OPERATOR_CONFIG, namespace)
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": data}
 
 
 def _probe(path: str, *, initial_delay: int) -> dict[str, Any]:

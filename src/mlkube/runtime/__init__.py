@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from mlkube.runtime.base import (
+        ClaimMount,
         ExitHandler,
         ExitReason,
         GpuDevice,
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "ClaimMount",
     "ExitHandler",
     "ExitReason",
     "GpuDevice",

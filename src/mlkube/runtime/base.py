@@ -16,6 +16,7 @@ from types import MappingProxyType
 from typing import Literal, Protocol, get_args
 
 __all__ = [
+    "ClaimMount",
     "ExitHandler",
     "ExitReason",
     "GpuDevice",
@@ -74,6 +75,19 @@ class PythonTarget:
 
 
 @dataclass(frozen=True)
+class ClaimMount:
+    """A PersistentVolumeClaim the workload mounts at `mount_path` (`sub_path`: a folder of
+    the volume instead of its root). Cluster runtimes mount it; the local runtime ignores it,
+    as the workload's `env` already names the volume's folder on this machine."""
+
+    volume: str
+    claim_name: str
+    mount_path: str
+    read_only: bool = False
+    sub_path: str | None = None
+
+
+@dataclass(frozen=True)
 class WorkloadSpec:
     """Everything a runtime needs to start one workload; exactly one of `command` / `python`.
 
@@ -84,6 +98,7 @@ class WorkloadSpec:
     - `isolation="fork"` runs a Python target in a child of a warm worker that has already
       imported `preload` (module names or absolute `.py` paths); `"process"` starts a fresh
       interpreter. Command workloads always get a fresh program image.
+    - `mounts` are volumes for runtimes that mount them (see `ClaimMount`).
     """
 
     id: str
@@ -98,6 +113,7 @@ class WorkloadSpec:
     gpus: tuple[GpuDevice, ...] = ()
     isolation: Isolation = "fork"
     preload: tuple[str, ...] = ()
+    mounts: tuple[ClaimMount, ...] = ()
 
     def __post_init__(self) -> None:
         # A frozen spec must not change under us when the caller later mutates its dict.

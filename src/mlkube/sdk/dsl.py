@@ -34,6 +34,8 @@ from mlkube.api.pipeline import (
     ParamSpec as PipelineParam,
 )
 from mlkube.api.resources import Resources
+from mlkube.api.volumes import Volume, volume_causes
+from mlkube.sdk.volumes import Mounts, VolumeError, mounts_of
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -162,6 +164,7 @@ def step(
     timeout_seconds: float | None = None,
     cache: bool = True,
     isolation: Isolation = "fork",
+    volume_mounts: Mounts = (),
 ) -> Any:
     """Make a function a pipeline step, with what it asks for and how it is run.
 
@@ -173,6 +176,9 @@ def step(
 
     `outputs` names what the function returns: one name takes the return value as is; several
     take a tuple in that order or a dict with those keys.
+
+    `volume_mounts` names the pipeline's volumes the step sees: `{"work": "/mnt/work"}`, or a
+    list of `mlkube.sdk.mount(...)`; inside the step, `volume_path("work")` is its folder.
     """
 
     def wrap(func: Callable[P, R]) -> Step[P, R]:
@@ -192,7 +198,12 @@ def step(
             )
         except ValidationError as err:
             raise DslError(f"step {func.__name__!r}: {_first_problem(err)}") from None
+        try:
+            mounts = mounts_of(volume_mounts)
+        except VolumeError as err:
+            raise DslError(f"step {func.__name__!r}: {err}") from None
         spec = {
+            "volume_mounts": mounts,
             "resources": checked,
             "retries": RetryPolicy(limit=retries, backoff_seconds=backoff_seconds),
             "timeout_seconds": timeout_seconds,
@@ -231,7 +242,15 @@ class _Graph:
 class Pipeline:
     """A pipeline function; `compile()` turns it into a `PipelineSpec`."""
 
-    def __init__(self, fn: Callable[..., Any], *, name: str, description: str) -> None:
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        *,
+        name: str,
+        description: str,
+        volumes: Sequence[Volume] = (),
+    ) -> None:
+        self.volumes = list(volumes)
         self.__doc__ = fn.__doc__
         self.__wrapped__ = fn
         self.fn = fn
@@ -258,22 +277,33 @@ class Pipeline:
         if not graph.calls:
             raise DslError(f"pipeline {self.name!r} calls no steps")
         _check_unique_names(graph.calls)
-        return PipelineSpec(
+        spec = PipelineSpec(
             params=params,
             steps=[_step_spec(c) for c in graph.calls],
             outputs=list(_pipeline_outputs(returned)),
             description=self.description,
+            volumes=self.volumes,
         )
+        causes = volume_causes(spec.volumes, [s.volume_mounts for s in spec.steps], field="spec")
+        if causes:
+            raise DslError(f"pipeline {self.name!r}: {causes[0].field}: {causes[0].message}")
+        return spec
 
 
 def pipeline(
-    fn: Callable[..., Any] | None = None, *, name: str | None = None, description: str = ""
+    fn: Callable[..., Any] | None = None,
+    *,
+    name: str | None = None,
+    description: str = "",
+    volumes: Sequence[Volume] = (),
 ) -> Any:
-    """Make a function that wires steps together a pipeline."""
+    """Make a function that wires steps together a pipeline; `volumes` are what its steps
+    may mount (`mlkube.sdk.scratch(...)`, `mlkube.sdk.claim(...)`)."""
 
     def wrap(func: Callable[..., Any]) -> Pipeline:
         pname = name or func.__name__.replace("_", "-").lower()
-        return Pipeline(func, name=pname, description=description or (func.__doc__ or "").strip())
+        doc = description or (func.__doc__ or "").strip()
+        return Pipeline(func, name=pname, description=doc, volumes=volumes)
 
     return wrap(fn) if fn is not None else wrap
 
@@ -316,6 +346,7 @@ def _step_spec(call: StepCall) -> StepSpec:
         timeout_seconds=fields["timeout_seconds"],
         cache=fields["cache"],
         isolation=fields["isolation"],
+        volume_mounts=fields["volume_mounts"],
     )
 
 

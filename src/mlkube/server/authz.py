@@ -16,6 +16,7 @@ from mlkube.api.kinds import (
     CLUSTER_ROLE_BINDING,
     NAMESPACE,
     NODE,
+    PERSISTENT_VOLUME_CLAIM,
     PIPELINE,
     PIPELINE_RUN,
     RESOURCE_QUOTA,
@@ -29,7 +30,15 @@ from mlkube.store.base import ResourceStore
 
 READ = frozenset({"get", "list", "watch"})
 WRITE = frozenset({"create", "update", "patch", "delete", "deletecollection"})
-WORKLOADS = frozenset({PIPELINE.resource, PIPELINE_RUN.resource, TRAINING_JOB.resource})
+# What a team makes and runs; claims too, as Kubernetes' own edit role lets them be written.
+WORKLOADS = frozenset(
+    {
+        PIPELINE.resource,
+        PIPELINE_RUN.resource,
+        TRAINING_JOB.resource,
+        PERSISTENT_VOLUME_CLAIM.resource,
+    }
+)
 # Every role may read its namespace's quotas, as Kubernetes' view role may; only a
 # cluster-admin sets them.
 QUOTA_READ = {RESOURCE_QUOTA.resource: READ}

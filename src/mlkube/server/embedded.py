@@ -64,8 +64,11 @@ class EmbeddedPlatform:
         tls: bool = True,
         serving_port: int | None = None,
         usage_half_life: float = DEFAULT_HALF_LIFE_SECONDS,
+        artifact_store: str | None = None,
     ) -> None:
         self.data = DataDir(data_dir)
+        # None: artifacts under the data folder; `s3://BUCKET[/PREFIX]`: in that object store.
+        self.artifact_store = artifact_store
         self.usage_half_life = usage_half_life
         self.host = host
         self.port = port
@@ -124,6 +127,7 @@ class EmbeddedPlatform:
             router=self.router,
             usage_half_life=self.usage_half_life,
             accounting=self.accounting,
+            artifact_store=self.artifact_store,
         )
         self.manager.start()
         self.admin_token()

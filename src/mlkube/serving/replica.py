@@ -4,7 +4,9 @@
 process entry, `python -m mlkube.serving.replica --name iris --model model.joblib`, which
 loads the model (exit 1 with a message on stderr when it cannot), binds, writes
 `{"port": P, "pid": N}` atomically to `--ready-file`, and serves until SIGTERM or SIGINT,
-finishing in-flight requests before it exits.
+finishing in-flight requests before it exits. Without `--model` the model is the artifact
+the environment names (`MLKUBE_MODEL_ARTIFACT_URI`, ...: see `mlkube.serving.fetch`), fetched
+before loading, as the operator starts replicas of a model a pipeline run produced.
 
 Routes: GET /v2/health/live, /v2/health/ready, /v2, /metrics,
 /v2/models/{name}[/versions/{v}] and .../ready; POST /v2/models/{name}[/versions/{v}]/infer.
@@ -29,6 +31,7 @@ import orjson
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from mlkube.serving.batching import Batcher
+from mlkube.serving.fetch import ARTIFACT_URI_ENV, ModelFetchError, model_from_environment
 from mlkube.serving.http import (
     Request,
     Response,
@@ -104,6 +107,13 @@ class ReplicaMetrics:
         self.queue_length = Gauge(
             "mlkube_model_queue_length",
             "Requests waiting for a batch.",
+            ["model", "version"],
+            registry=registry,
+        ).labels(**labels)
+        # What the HPA's `scaleMetric: concurrency` reads (through a custom-metrics adapter).
+        self.in_flight = Gauge(
+            "mlkube_model_in_flight",
+            "Inference requests being handled: received, not yet answered.",
             ["model", "version"],
             registry=registry,
         ).labels(**labels)
@@ -213,10 +223,11 @@ class ReplicaApp:
         return None
 
     async def _infer(self, req: Request) -> Response:
-        try:
-            response = await self._infer_or_raise(req)
-        except ProtocolError as exc:
-            response = error_response(exc.status, exc.message)
+        with self.metrics.in_flight.track_inprogress():
+            try:
+                response = await self._infer_or_raise(req)
+            except ProtocolError as exc:
+                response = error_response(exc.status, exc.message)
         self.metrics.count(response.status)
         return response
 
@@ -323,7 +334,10 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         description="Serve one model over the Open Inference Protocol (KServe v2 REST).",
     )
     p.add_argument("--name", required=True, help="model name in URLs and metadata")
-    p.add_argument("--model", required=True, help="model file, or a directory holding one")
+    p.add_argument(
+        "--model",
+        help=f"model file, or a directory holding one (default: the artifact ${ARTIFACT_URI_ENV})",
+    )
     p.add_argument("--format", default="sklearn", help="sklearn, xgboost, onnx or pytorch")
     p.add_argument("--version", default="1", help="model version (default 1)")
     p.add_argument("--host", default="127.0.0.1")
@@ -359,16 +373,20 @@ async def _serve(model: Model, args: argparse.Namespace) -> None:
     await app.close()
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run a replica until SIGTERM; returns the process exit code."""
+def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
+    """Run a replica until SIGTERM; returns the process exit code. `env` (default: the
+    process's) names the model artifact to fetch when `--model` is not given."""
     args = _parse_args(argv)
     try:
+        path = args.model or model_from_environment(os.environ if env is None else env)
+        if path is None:
+            raise ModelFetchError(f"give --model PATH, or the artifact in ${ARTIFACT_URI_ENV}")
         model = load_model(
-            args.model, args.format, name=args.name, version=args.version, threads=args.threads
+            path, args.format, name=args.name, version=args.version, threads=args.threads
         )
         install_uvloop()
         asyncio.run(_serve(model, args))
-    except (ModelLoadError, OSError, ValueError) as exc:
+    except (ModelLoadError, ModelFetchError, OSError, ValueError) as exc:
         print(f"mlkube replica: error: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -153,6 +153,8 @@ def test_mlkube_operator_runs_from_a_kubeconfig_and_stops_on_sigterm(
     port = free_port()
     log = (tmp_path / "operator.log").open("wb")
     env = {k: v for k, v in os.environ.items() if k != "KUBERNETES_SERVICE_HOST"}
+    # Leader election is on by default: its Lease lives in the operator's namespace.
+    client.CoreV1Api(api).create_namespace({"metadata": {"name": "mlkube-system"}})
     proc = subprocess.Popen(
         [
             MLKUBE,
@@ -161,6 +163,8 @@ def test_mlkube_operator_runs_from_a_kubeconfig_and_stops_on_sigterm(
             str(kube.kubeconfig_path),
             "--health-port",
             str(port),
+            "--webhook-port",
+            "0",
             "--data",
             str(tmp_path / "data"),
         ],

@@ -97,10 +97,11 @@ class UpProcess:
         self.env = dict(os.environ, MLKUBE_HOME=str(home), MLKUBE_CONFIG=str(home / "config"))
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> None:
+    def start(self, *args: str) -> None:
+        """Start `mlkube up --port 0 ARGS...` and wait until it serves."""
         log = open(self.home / "up.log", "ab")  # noqa: SIM115 - kept open by the child
         self.proc = subprocess.Popen(
-            [MLKUBE, "up", "--port", "0"], env=self.env, stdout=log, stderr=log
+            [MLKUBE, "up", "--port", "0", *args], env=self.env, stdout=log, stderr=log
         )
         log.close()
         wait_for(self._ready, timeout=30, what="mlkube up to serve")

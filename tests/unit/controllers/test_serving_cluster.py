@@ -137,7 +137,8 @@ def test_canary_traffic_is_reported_as_unsupported_and_the_latest_is_rolled_out(
     assert "canaryTrafficPercent 10" in canary["message"]
 
 
-def test_a_run_output_cannot_be_served_yet_and_nothing_is_written() -> None:
+def test_a_run_output_not_located_first_is_refused_and_nothing_is_written() -> None:
+    # The controller locates it (`locate_model`); see test_serving_cluster_inputs.py.
     plan = serving_plan(service("pipelinerun://train-1/model"), {}, settings=SETTINGS, now=NOW)
     assert plan.writes == []
     assert plan.status is not None

@@ -46,7 +46,10 @@ def _key(obj: dict[str, Any]) -> tuple[str, str]:
 
 def test_what_helm_renders_is_the_plain_install_in_the_release_namespace() -> None:
     chart = helm_chart()
-    got = rendered(chart, repository="registry.example/mlkube", tag="2", namespace="ml", replicas=1)
+    replicas = yaml.safe_load(chart["values.yaml"])["replicaCount"]  # the default value
+    got = rendered(
+        chart, repository="registry.example/mlkube", tag="2", namespace="ml", replicas=replicas
+    )
     want = [
         o
         for o in install_manifests(image="registry.example/mlkube:2", namespace="ml")

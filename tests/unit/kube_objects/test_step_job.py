@@ -100,7 +100,6 @@ def test_a_python_step_runs_the_executor_with_its_invocation_in_the_environment(
     assert json.loads(variables.pop("MLKUBE_INVOCATION")) == {
         "inputs": inputs,
         "outputs": ["output"],
-        "outputsDir": "/tmp/mlkube/outputs",
         "python": {"module": "train.py", "function": "fit"},
     }
     assert variables == {

@@ -56,6 +56,8 @@ def test_core_resources() -> None:
         "nodes/status",
         "resourcequotas",
         "resourcequotas/status",
+        "persistentvolumeclaims",
+        "persistentvolumeclaims/status",
     ]
 
 

@@ -27,11 +27,13 @@ from mlkube.api.pipelinerun import (
 from mlkube.controllers.finalizers import add_finalizer, remove_finalizer
 from mlkube.controllers.pipelinerun.accounting import attempt_record
 from mlkube.controllers.pipelinerun.estimates import expected_duration, start_estimate
+from mlkube.controllers.pipelinerun.exchange import FolderExchange, StepExchange
 from mlkube.controllers.pipelinerun.fair_usage import DEFAULT_HALF_LIFE_SECONDS, FairUsageBook
 from mlkube.controllers.pipelinerun.launch import run_key_of, run_of, step_key_of
 from mlkube.controllers.pipelinerun.node_queue import NodeQueue
 from mlkube.controllers.pipelinerun.quota_gate import QueueConfig, load_queues
 from mlkube.controllers.pipelinerun.run_pass import RunPass
+from mlkube.controllers.pipelinerun.volumes import LocalRunVolumes, RunVolumes
 from mlkube.runtime.base import GpuDevice, NodeInfo, Runtime, WorkloadExit
 from mlkube.scheduling.node_fit import GpuSlot, NodeCapacity
 from mlkube.storage.cache import StepCache
@@ -62,6 +64,8 @@ class PipelineRunController:
         stop_grace_seconds: float = 5.0,
         usage_half_life: float = DEFAULT_HALF_LIFE_SECONDS,
         accounting: AccountingLog | None = None,
+        exchange: StepExchange | None = None,
+        volumes: RunVolumes | None = None,
     ) -> None:
         self.store = store
         self.runtime = runtime
@@ -70,13 +74,15 @@ class PipelineRunController:
         self.enqueue = enqueue
         self.stop_grace_seconds = stop_grace_seconds
         self.accounting = accounting  # None: attempts are not recorded (tests, tools)
+        self.exchange = exchange or FolderExchange(data, str(data.artifacts))
+        self.volumes = volumes or LocalRunVolumes(store, data)
         # For start estimates: expected end of each running workload id, expected duration of
         # each waiting step key, and earlier successful durations per (ns, pipeline, step).
         self.ends: dict[str, float | None] = {}
         self.durations: dict[str, float | None] = {}
         self._earlier: dict[tuple[str, str, str], list[float]] = {}
         self.cache = StepCache(data.cache)
-        info = runtime.node()  # may probe devices: ask once
+        info = runtime.node()  # may probe devices: ask once (cluster mode: `refresh_node`)
         self.node = node_capacity(info)
         self.gpus: dict[int, GpuDevice] = {g.index: g for g in info.gpus}
         # Fair sharing weighs each queue's usage history, kept in the ClusterQueues' status.
@@ -113,6 +119,22 @@ class PipelineRunController:
         for run_key in {run_of(k) for k in self.queue.waiting}:
             self.enqueue(run_key, 0.0)
 
+    def refresh_node(self) -> bool:
+        """Ask the runtime for its node again (cluster mode: Nodes come and go). A changed
+        capacity goes to the queue (`NodeQueue.resize`: running work stays) and every run with
+        a waiting step gets a scheduling pass; returns whether it changed."""
+        info = self.runtime.node()
+        capacity = node_capacity(info)
+        if capacity == self.node:
+            return False
+        self.node = capacity
+        # Reserved grants may still name devices of the old numbering until they launch.
+        self.gpus = {**self.gpus, **{g.index: g for g in info.gpus}}
+        self.queue.resize(capacity)
+        for run_key in {run_of(k) for k in self.queue.waiting}:
+            self.enqueue(run_key, 0.0)
+        return True
+
     def carry_out_preemptions(self) -> None:
         """Stop what the last scheduling pass chose to preempt; SIGTERM first, so a step can
         checkpoint within the grace period. Its exit requeues it (see the run pass)."""
@@ -144,6 +166,7 @@ class PipelineRunController:
             return self._finalize(key, obj)
         if run.status.phase in FINISHED_RUN_PHASES:
             self.queue.drop_run(key)
+            self.volumes.release(run)  # again after a restart: it is idempotent
             return None
         if FINALIZER not in run.metadata.finalizers:
             obj = add_finalizer(self.store, RESOURCE, obj, FINALIZER)
@@ -163,6 +186,7 @@ class PipelineRunController:
                 self.runtime.stop(workload_id, grace_seconds=self.stop_grace_seconds)
         if self.queue.running_of(key):
             return 0.5
+        self.volumes.release(PipelineRun.model_validate(obj))
         if not remove_finalizer(self.store, RESOURCE, obj, FINALIZER):
             return 0.0
         namespace, name = key.split("/", 1)

@@ -1,21 +1,20 @@
-"""Turn an admitted step into files on disk and a `WorkloadSpec` for the runtime."""
+"""Turn an admitted step into a `WorkloadSpec` for the runtime (its invocation is written by
+the controller's `StepExchange`, see `exchange`)."""
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from mlkube.api.pipeline import StepSpec
 from mlkube.api.resources import format_gpus
-from mlkube.runtime.base import GpuDevice, PythonTarget, WorkloadSpec
+from mlkube.controllers.pipelinerun.exchange import EXECUTOR, ExecutorCall
+from mlkube.controllers.pipelinerun.volumes import StepVolumes
+from mlkube.runtime.base import GpuDevice, WorkloadSpec
 from mlkube.scheduling.node_fit import Grant
 from mlkube.storage.cache import cache_key, source_fingerprint
 from mlkube.storage.layout import DataDir
-
-EXECUTOR = PythonTarget(module="mlkube.executor.step", function="run", args=())
 
 
 @dataclass(frozen=True)
@@ -71,42 +70,18 @@ def step_cache_key(step: StepSpec, inputs: dict[str, dict[str, Any]]) -> str:
     return cache_key(material)
 
 
-def write_invocation(
-    data: DataDir, attempt: StepAttempt, step: StepSpec, inputs: dict[str, dict[str, Any]]
-) -> Path:
-    """Write `invocation.json` for the executor into a fresh attempt folder; returns its path."""
-    folder = data.attempt_dir(attempt.namespace, attempt.run, attempt.step, attempt.attempt)
-    folder.mkdir(parents=True, exist_ok=True)
-    for stale in ("result.json", "log"):
-        (folder / stale).unlink(missing_ok=True)
-    body: dict[str, Any] = {
-        "inputs": inputs,
-        "outputs": step.outputs,
-        "artifactsRoot": str(data.artifacts),
-        "resultPath": str(folder / "result.json"),
-        "outputsDir": str(folder / "outputs"),
-    }
-    if step.python is not None:
-        body["python"] = step.python.to_dict()
-    else:
-        body["command"] = step.command
-        body["args"] = step.args
-    path = folder / "invocation.json"
-    path.write_text(json.dumps(body))
-    return path
-
-
 def workload_spec(
     data: DataDir,
     attempt: StepAttempt,
     step: StepSpec,
     *,
-    invocation: Path,
+    call: ExecutorCall,
     grant: Grant,
     gpus: tuple[GpuDevice, ...],
+    volumes: StepVolumes | None = None,
 ) -> WorkloadSpec:
     """The runtime's view of the attempt: what to run, where, and with which resources."""
-    folder = invocation.parent
+    folder = call.folder
     env = {e.name: e.value for e in step.env}
     env.update(
         MLKUBE_NAMESPACE=attempt.namespace,
@@ -115,6 +90,8 @@ def workload_spec(
         MLKUBE_ATTEMPT=str(attempt.attempt),
     )
     env.update(gpu_share_env(grant))
+    env.update(call.env)
+    env.update(volumes.env if volumes else {})  # MLKUBE_VOLUME_*: where each volume is
     preload: tuple[str, ...] = ()
     cwd = step.working_dir or str(folder)
     if step.python is not None:
@@ -123,7 +100,9 @@ def workload_spec(
             cwd = os.path.dirname(step.python.module)
     return WorkloadSpec(
         id=attempt.workload_id,
-        python=PythonTarget(EXECUTOR.module, EXECUTOR.function, (str(invocation),)),
+        python=call.python,
+        command=call.command,
+        mounts=volumes.mounts if volumes else (),
         env=env,
         cwd=cwd,
         log_path=str(folder / "log"),
@@ -156,13 +135,3 @@ def granted_alternative(step: StepSpec, grant: Grant) -> int | None:
         return None
     choices = step.resources.gpu_choices()
     return choices.index(grant.gpu_choice) if grant.gpu_choice in choices else None
-
-
-def read_result(data: DataDir, attempt: StepAttempt) -> dict[str, Any] | None:
-    """The executor's `result.json` for the attempt, or None if it wrote none."""
-    folder = data.attempt_dir(attempt.namespace, attempt.run, attempt.step, attempt.attempt)
-    try:
-        result: dict[str, Any] = json.loads((folder / "result.json").read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
-    return result

@@ -26,6 +26,7 @@ from mlkube.controllers.pipelinerun.quota_gate import (
 from mlkube.scheduling.admission import Snapshot
 from mlkube.scheduling.admission import admit as admit_by_quota
 from mlkube.scheduling.node_fit import Grant, NodeCapacity
+from mlkube.scheduling.node_resize import refit_grants
 from mlkube.scheduling.preemption import preemption_targets
 from mlkube.scheduling.queue import QueuedWork, admit
 from mlkube.scheduling.quota import Workload
@@ -125,6 +126,16 @@ class NodeQueue:
     def being_preempted(self, key: str) -> bool:
         """The quota workload (a workload id or a gang id) is already being stopped."""
         return any(w in self.preempting for w in self._workload_ids(key))
+
+    def resize(self, node: NodeCapacity) -> None:
+        """The node's capacity changed (cluster mode: Nodes came or went). What is running or
+        reserved keeps its grant, renumbered onto the new capacity (`refit_grants`), even if it
+        no longer fits; the next `schedule` admits only what the new capacity has free."""
+        held = refit_grants([*self.running.items(), *self.reserved.items()], self.node, node)
+        self.running = {key: held[key] for key in self.running}
+        self.reserved = {key: held[key] for key in self.reserved}
+        self.node = node
+        self.version += 1
 
     def take_reserved(self, step_key: str) -> Grant | None:
         grant = self.reserved.pop(step_key, None)

@@ -15,18 +15,24 @@ from mlkube.api.errors import Conflict, NotFound
 from mlkube.api.kinds import PIPELINE_RUN
 from mlkube.api.meta import Condition, parse_time, set_condition
 from mlkube.api.pipeline import PipelineSpec, StepSpec
-from mlkube.api.pipelinerun import OutputValue, PipelineRun, Placement, StepStatus
+from mlkube.api.pipelinerun import (
+    FINISHED_RUN_PHASES,
+    OutputValue,
+    PipelineRun,
+    Placement,
+    StepStatus,
+)
 from mlkube.api.validation import topological_order
 from mlkube.controllers.pipelinerun import oom, progress, resolve
 from mlkube.controllers.pipelinerun.accounting import pipeline_id
+from mlkube.controllers.pipelinerun.attempt_outcome import failure_of, record_failure
 from mlkube.controllers.pipelinerun.launch import (
     StepAttempt,
     granted_alternative,
-    read_result,
     step_cache_key,
     workload_spec,
-    write_invocation,
 )
+from mlkube.controllers.pipelinerun.volumes import WAIT_REASON, WAIT_SECONDS, released
 from mlkube.runtime.base import WorkloadExit, WorkloadSpec
 from mlkube.scheduling.node_fit import Grant
 
@@ -76,6 +82,8 @@ class RunPass:
                 self.ctl.restore_exit(exit_)
             return 0.0
         self._launch()
+        if self.status.phase in FINISHED_RUN_PHASES:
+            self.ctl.volumes.release(self.run)  # scratch volumes die with their run
         return min(self.wake) if self.wake else None
 
     # -- start: snapshot the pipeline and parameters --------------------------------------------
@@ -97,6 +105,7 @@ class RunPass:
             status.pipeline_spec = spec
             status.params = resolve.params_with_defaults(self.run, spec)
             status.steps = [StepStatus(name=s.name) for s in spec.steps]
+            status.volumes = self.ctl.volumes.start(self.run, spec)
             status.start_time = self.now
             status.phase = "Running"
             self._condition("Unknown", "Running", "the run has started")
@@ -137,7 +146,7 @@ class RunPass:
             self._set(st, "Failed", "InputMissing", str(err))
             st.finish_time = self.now
             return
-        if step.cache and self.run.spec.cache:
+        if step.cache and self.run.spec.cache and not step.volume_mounts:
             st.cache_key = step_cache_key(step, inputs)
             hit = self.ctl.cache.get(st.cache_key)
             if hit is not None:
@@ -146,6 +155,11 @@ class RunPass:
                 st.outputs = [OutputValue.model_validate(o) for o in hit]
                 st.start_time = st.finish_time = self.now
                 return
+        blocked = self.ctl.volumes.blocked(self.run, self.spec, step)
+        if blocked is not None:  # as a pod stays Pending on a missing or unbound claim
+            self._set(st, "Pending", WAIT_REASON, blocked)
+            self.wake.append(WAIT_SECONDS)
+            return
         self._set(st, "Waiting", "Queued", "waiting for resources on the node")
 
     @cached_property
@@ -217,10 +231,11 @@ class RunPass:
         inputs = progress.resolve_inputs(step, statuses, self.params)
         st.attempts += 1
         attempt = self._attempt(step.name, st.attempts)
-        invocation = write_invocation(self.ctl.data, attempt, step, inputs)
+        call = self.ctl.exchange.write(attempt, step, inputs)
         gpus = tuple(self.ctl.gpus[i] for i in grant.gpus)
+        volumes = self.ctl.volumes.for_step(self.run, self.spec, step)
         spec = workload_spec(
-            self.ctl.data, attempt, step, invocation=invocation, grant=grant, gpus=gpus
+            self.ctl.data, attempt, step, call=call, grant=grant, gpus=gpus, volumes=volumes
         )
         self._set(st, "Running", "Started", f"attempt {st.attempts} running")
         st.start_time = self.now
@@ -279,10 +294,11 @@ class RunPass:
         if preemptor is not None:
             self.ctl.record_attempt(self.run, st, end=exit_.finished_at, outcome="Preempted")
             st.attempts -= 1  # being preempted is not the step's failure
+            self.ctl.exchange.discard_result(attempt)  # its number is used again
             st.placement = None
             self._set(st, "Waiting", "Preempted", f"preempted for {preemptor}; requeued")
             return
-        result = read_result(self.ctl.data, attempt)
+        result = self.ctl.exchange.read_result(attempt)
         succeeded = exit_.reason == "Completed" and result is not None and "outputs" in result
         outcome = "Succeeded" if succeeded else "Failed"
         self.ctl.record_attempt(self.run, st, end=exit_.finished_at, outcome=outcome)
@@ -290,15 +306,12 @@ class RunPass:
             assert result is not None
             self._succeeded(st, attempt, result["outputs"])
             return
-        reason = "DeadlineExceeded" if st.reason == "DeadlineExceeded" else exit_.reason
-        message = exit_.message
-        if result and "error" in result:
-            message = f"{result['error']['type']}: {result['error']['message']}"
-        elif reason == "DeadlineExceeded":
-            message = st.message
-        elif exit_.reason == "Completed":
-            reason, message = "Error", "the step exited 0 but wrote no result"
-        self._failed_attempt(step, st, reason, message)
+        reason, message = failure_of(exit_, result, st)
+        delay = record_failure(
+            step, st, reason, message, now=self.now, node_memory_bytes=self.ctl.node.memory_bytes
+        )
+        if delay is not None:
+            self.wake.append(delay)
 
     def _succeeded(
         self, st: StepStatus, attempt: StepAttempt, outputs: list[dict[str, Any]]
@@ -309,29 +322,9 @@ class RunPass:
             source = f"{attempt.namespace}/{attempt.run}/{attempt.step}/{attempt.attempt}"
             self.ctl.cache.put(st.cache_key, outputs, source=source)
 
-    def _failed_attempt(self, step: StepSpec, st: StepStatus, reason: str, message: str) -> None:
-        failures = st.attempts  # interrupted attempts are not counted, so each one failed
-        if reason == oom.OOM_KILLED:
-            st.oom_kills += 1
-        if failures <= step.retries.limit:
-            bump = oom.memory_bump(step, st, reason, node_memory_bytes=self.ctl.node.memory_bytes)
-            if bump is not None:
-                st.memory_limit_bytes, message = bump.limit_bytes, bump.message
-            delay = step.retries.delay(failures)
-            st.next_retry_time = self.now + timedelta(seconds=delay)
-            self._set(
-                st,
-                "Retrying",
-                reason,
-                f"{message}; retry {failures} of {step.retries.limit} in {delay:g}s",
-            )
-            self.wake.append(delay)
-            return
-        self._set(st, "Failed", reason, message)
-
     def _lost(self, step: StepSpec, st: StepStatus, attempt: StepAttempt) -> None:
         """Status says Running but no workload exists: the platform restarted meanwhile."""
-        result = read_result(self.ctl.data, attempt)
+        result = self.ctl.exchange.read_result(attempt)
         if result is not None and "outputs" in result:
             st.finish_time = self.now
             self._succeeded(st, attempt, result["outputs"])
@@ -356,6 +349,7 @@ class RunPass:
         self.status.completion_time = self.now
         self.status.outputs = progress.pipeline_outputs(self.spec, statuses)
         self._condition("True" if phase == "Succeeded" else "False", reason, message)
+        self.status.volumes = released(self.status.volumes)
         self.ctl.queue.drop_run(self.key)
 
     def _fail_run(self, reason: str, message: str) -> None:

@@ -5,6 +5,9 @@
   the service's namespace points to (a pickled model, as a `@step` returning an estimator
   writes it, or a file the step saved);
 - `pipelinerun://RUN/OUTPUT`: an output of the whole (succeeded) run.
+
+`run_output_artifact` is the run-output half on its own, for the operator: there the artifact
+is fetched by the replica pod (it may be in an object store), not read from this machine.
 """
 
 from __future__ import annotations
@@ -13,10 +16,10 @@ import os
 
 from mlkube.api.errors import NotFound
 from mlkube.api.kinds import PIPELINE_RUN
-from mlkube.api.pipelinerun import OutputValue, PipelineRun
+from mlkube.api.pipelinerun import ArtifactRef, OutputValue, PipelineRun
 from mlkube.store.base import ResourceStore
 
-__all__ = ["ModelNotReady", "resolve_model"]
+__all__ = ["ModelNotReady", "resolve_model", "run_output_artifact"]
 
 
 class ModelNotReady(Exception):
@@ -26,7 +29,8 @@ class ModelNotReady(Exception):
 def resolve_model(store: ResourceStore, namespace: str, uri: str) -> str:
     """The local path of the model behind `uri`, or `ModelNotReady` saying why not."""
     if uri.startswith("pipelinerun://"):
-        return _run_output(store, namespace, uri)
+        value, what = _run_output(store, namespace, uri)
+        return _artifact_path(value, what)
     path = uri.removeprefix("file://")
     if not os.path.isabs(path):
         raise ModelNotReady(f"storageUri {uri!r} is not an absolute path")
@@ -35,7 +39,18 @@ def resolve_model(store: ResourceStore, namespace: str, uri: str) -> str:
     return path
 
 
-def _run_output(store: ResourceStore, namespace: str, uri: str) -> str:
+def run_output_artifact(store: ResourceStore, namespace: str, uri: str) -> ArtifactRef:
+    """The artifact behind `pipelinerun://RUN/[STEP/]OUTPUT` in `namespace`, wherever it is
+    stored; `ModelNotReady` when the run or step is missing or has not succeeded, the output
+    is missing, or it is an inline value."""
+    value, what = _run_output(store, namespace, uri)
+    if value.artifact is None:
+        raise ModelNotReady(f"{what} is an inline value, not a model artifact")
+    return value.artifact
+
+
+def _run_output(store: ResourceStore, namespace: str, uri: str) -> tuple[OutputValue, str]:
+    """The output `uri` names and how to name it in a message."""
     parts = uri.removeprefix("pipelinerun://").split("/")
     run_name, output = parts[0], parts[-1]
     try:
@@ -51,7 +66,7 @@ def _run_output(store: ResourceStore, namespace: str, uri: str) -> str:
         if found is None:
             names = ", ".join(o.name for o in run.status.outputs) or "none"
             raise ModelNotReady(f"pipelinerun {run_name} has no output {output!r} ({names})")
-        return _artifact_path(found, f"output {output!r} of pipelinerun {run_name}")
+        return found, f"output {output!r} of pipelinerun {run_name}"
     step_name = parts[1]
     step = next((s for s in run.status.steps if s.name == step_name), None)
     if step is None:
@@ -64,7 +79,7 @@ def _run_output(store: ResourceStore, namespace: str, uri: str) -> str:
     if value is None:
         names = ", ".join(o.name for o in step.outputs) or "none"
         raise ModelNotReady(f"step {step_name!r} has no output {output!r} (outputs: {names})")
-    return _artifact_path(value, f"output {output!r} of step {step_name!r}")
+    return value, f"output {output!r} of step {step_name!r}"
 
 
 def _artifact_path(value: OutputValue, what: str) -> str:

@@ -11,15 +11,19 @@
   through a custom-metrics adapter (e.g. prometheus-adapter) from the replica's Prometheus
   series: `scaleMetric: rps` → `mlkube_model_requests_per_second` (the adapter's rate of
   the replica's `mlkube_model_requests_total`), `scaleMetric: concurrency` →
-  `mlkube_model_in_flight` (a gauge the replica does not export yet). The target is
+  `mlkube_model_in_flight` (the replica's gauge of requests being handled). The target is
   `scaleTarget` per replica, averaged, as our own autoscaler does. `minReplicas` is at least 1:
   an HPA cannot scale to zero; `minReplicas: 0` needs KEDA or Knative, not built.
   `scaleDownDelaySeconds` becomes the scale-down stabilization window.
 - A VerticalPodAutoscaler (`autoscaling.k8s.io/v1`, a CRD that may not be installed) is built
-  only when asked, with `updateMode: "Off"`: recommendations only, never evictions.
+  only when asked, with `updateMode` `Off` (recommendations only) or `Initial` (applied to
+  pods as they are created): never evictions, so it never restarts a serving replica.
 
-Not built: fetching the model from `storageUri` into the pod. The replica is given the path
-the model has inside the pod (`model_path`) and the URI it came from (`MLKUBE_MODEL_URI`).
+Where the model comes from (`Revision`): a path inside the pod (`--model PATH`), or an
+artifact of a pipeline run that the replica fetches when it starts: the pod gets
+`MLKUBE_MODEL_ARTIFACT_URI` and `MLKUBE_MODEL_ARTIFACT_DIGEST`, and `MLKUBE_ARTIFACT_STORE`
+(with the credentials Secret as its environment) when the platform has an object store. Every
+replica gets the URI the user wrote as `MLKUBE_MODEL_URI`.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from mlkube.api.pipelinerun import ArtifactRef
 from mlkube.api.serving import InferenceService
 from mlkube.runtime.kubernetes.errors import TranslationError
 from mlkube.runtime.kubernetes.gpus import gpu_choice, gpu_scheduling
@@ -51,16 +56,19 @@ SCALE_METRICS = {
     "rps": "mlkube_model_requests_per_second",
     "concurrency": "mlkube_model_in_flight",
 }
+VPA_UPDATE_MODES = ("Off", "Initial")  # the modes that never evict a running replica
 _REVISION_NUMBER = re.compile(r"-(\d+)$")
 
 
 @dataclass(frozen=True)
 class Revision:
-    """Which revision to build: its name (`<service>-predictor-00002`) and where its model
-    is inside the pod."""
+    """Which revision to build: its name (`<service>-predictor-00002`) and its model: a path
+    inside the pod (`model_path`), or a run's output artifact the replica fetches (`artifact`,
+    then `model_path` is "")."""
 
     name: str
     model_path: str
+    artifact: ArtifactRef | None = None
 
     @property
     def number(self) -> int:
@@ -70,9 +78,16 @@ class Revision:
 
 
 def serving_objects(
-    isvc: InferenceService, revision: Revision, settings: ClusterSettings, *, vpa: bool = False
+    isvc: InferenceService,
+    revision: Revision,
+    settings: ClusterSettings,
+    *,
+    vpa: bool = False,
+    vpa_update_mode: str = "Off",
 ) -> list[dict[str, Any]]:
-    """Deployment, Service, HorizontalPodAutoscaler, and the VPA when `vpa`."""
+    """Deployment, Service, HorizontalPodAutoscaler, and the VPA when `vpa` (in
+    `vpa_update_mode`, one of `VPA_UPDATE_MODES`). `TranslationError` names what cannot be
+    built."""
     parts = _Parts(isvc, revision)
     objs = [
         deployment(isvc, revision, parts, settings),
@@ -80,7 +95,7 @@ def serving_objects(
         horizontal_autoscaler(isvc, parts),
     ]
     if vpa:
-        objs.append(vertical_autoscaler(parts))
+        objs.append(vertical_autoscaler(parts, vpa_update_mode))
     return objs
 
 
@@ -89,8 +104,10 @@ class _Parts:
 
     def __init__(self, isvc: InferenceService, revision: Revision) -> None:
         meta = isvc.metadata
-        if not revision.name or not revision.model_path:
-            raise TranslationError("revision", "a revision needs a name and a model path")
+        if not revision.name or bool(revision.model_path) == (revision.artifact is not None):
+            raise TranslationError(
+                "revision", "a revision needs a name and either a model path or an artifact"
+            )
         self.isvc_name = meta.name or ""
         self.namespace = meta.namespace or "default"
         self.owner = owner_reference("InferenceService", meta)
@@ -122,6 +139,7 @@ def deployment(
         "MLKUBE_INFERENCE_SERVICE": parts.isvc_name,
         "MLKUBE_REVISION": revision.name,
         "MLKUBE_MODEL_URI": predictor.model.storage_uri,
+        **model_fetch_env(revision, settings),
         **gpus.env,
     }
     main = container(
@@ -148,10 +166,33 @@ def deployment(
     }
 
 
+def model_fetch_env(revision: Revision, settings: ClusterSettings) -> dict[str, str]:
+    """What a replica needs to fetch its model artifact at start (nothing for a path). An
+    artifact outside the pod's reach (not `file://` and no object store set) is refused."""
+    artifact = revision.artifact
+    if artifact is None:
+        return {}
+    env = {
+        "MLKUBE_MODEL_ARTIFACT_URI": artifact.uri,
+        "MLKUBE_MODEL_ARTIFACT_DIGEST": artifact.digest,
+    }
+    if settings.artifact_store is not None:
+        env["MLKUBE_ARTIFACT_STORE"] = settings.store_root()
+    elif not artifact.uri.startswith("file://"):
+        raise TranslationError(
+            "spec.predictor.model.storageUri",
+            f"the model artifact {artifact.uri} is in an object store, and the operator has "
+            "no artifactStore setting to give the replica",
+        )
+    return env
+
+
 def replica_command(isvc: InferenceService, revision: Revision) -> list[str]:
-    """The model server as the embedded controller starts it, on a fixed port for probes."""
+    """The model server as the embedded controller starts it, on a fixed port for probes;
+    without `--model` when the replica fetches an artifact (`model_fetch_env`)."""
     predictor = isvc.spec.predictor
     batching = predictor.batching
+    model = ["--model", revision.model_path] if revision.model_path else []
     return [
         "python",
         "-m",
@@ -160,8 +201,7 @@ def replica_command(isvc: InferenceService, revision: Revision) -> list[str]:
         isvc.metadata.name or "",
         "--version",
         str(revision.number),
-        "--model",
-        revision.model_path,
+        *model,
         "--format",
         predictor.model.model_format.name,
         "--host",
@@ -225,14 +265,20 @@ def horizontal_autoscaler(isvc: InferenceService, parts: _Parts) -> dict[str, An
     }
 
 
-def vertical_autoscaler(parts: _Parts) -> dict[str, Any]:
+def vertical_autoscaler(parts: _Parts, update_mode: str = "Off") -> dict[str, Any]:
+    if update_mode not in VPA_UPDATE_MODES:
+        raise TranslationError(
+            "vpaUpdateMode",
+            f"must be one of {', '.join(VPA_UPDATE_MODES)} (modes that never evict a serving "
+            f"replica), not {update_mode!r}",
+        )
     return {
         "apiVersion": "autoscaling.k8s.io/v1",
         "kind": "VerticalPodAutoscaler",
         "metadata": parts.meta(parts.deployment, parts.pod_labels),
         "spec": {
             "targetRef": parts.target(),
-            "updatePolicy": {"updateMode": "Off"},
+            "updatePolicy": {"updateMode": update_mode},
             "resourcePolicy": {
                 "containerPolicies": [
                     {"containerName": "model", "controlledResources": ["cpu", "memory"]}

@@ -6,14 +6,15 @@ folder, so what the step process is given travels as environment variables inste
 
     MLKUBE_INVOCATION      the invocation as JSON: inputs (values, or artifact references
                            into the object store), outputs, the python function or the
-                           command and args, and outputsDir (under /tmp)
+                           command and args (no outputsDir: the executor makes a fresh
+                           temporary folder under /tmp, so pods never share one)
     MLKUBE_ARTIFACT_STORE  s3://BUCKET/PREFIX, where artifacts are read and written
     MLKUBE_RESULT_URI      where the executor writes result.json (outputs, or the error)
     MLKUBE_NAMESPACE, MLKUBE_RUN, MLKUBE_STEP, MLKUBE_ATTEMPT, and for a GPU share
     MLKUBE_GPU_FRACTION / MLKUBE_GPU_MEMORY_BYTES, as on one machine
 
-Not built yet: the `mlkube.executor` entry point that reads this contract, and the S3
-artifact store it needs (artifacts are local-disk only today). The Job fixes the contract.
+`mlkube.executor.__main__` reads this contract; the object store is reached with the
+standard AWS variables, which `artifact_credentials_secret` supplies through `envFrom`.
 
 The Job never retries (`backoffLimit: 0`): our controller owns retries, with their backoff
 and the higher memory limit after an OOM kill (`memory_limit_bytes`), and starts each attempt
@@ -28,13 +29,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from mlkube.api.pipeline import StepSpec
+from mlkube.api.pipeline import StepSpec, step_invocation
 from mlkube.api.pipelinerun import PipelineRun
 from mlkube.runtime.kubernetes.errors import TranslationError
 from mlkube.runtime.kubernetes.gpus import gpu_choice, gpu_scheduling
 from mlkube.runtime.kubernetes.names import dns_label
 from mlkube.runtime.kubernetes.pods import (
-    SCRATCH,
     container,
     container_resources,
     labels,
@@ -45,7 +45,6 @@ from mlkube.runtime.kubernetes.pods import (
 from mlkube.runtime.kubernetes.settings import ClusterSettings
 
 EXECUTOR_COMMAND = ["python", "-m", "mlkube.executor"]
-OUTPUTS_DIR = f"{SCRATCH}/mlkube/outputs"
 
 
 @dataclass(frozen=True)
@@ -128,16 +127,6 @@ def _platform_env(request: StepAttemptJob, settings: ClusterSettings) -> dict[st
 
 
 def invocation(step: StepSpec, inputs: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
-    """What the executor is told, as `invocation.json` tells it on one machine, less the
-    local paths: the result goes to `MLKUBE_RESULT_URI`, artifacts to the object store."""
-    body: dict[str, Any] = {
-        "inputs": {name: dict(source) for name, source in inputs.items()},
-        "outputs": list(step.outputs),
-        "outputsDir": OUTPUTS_DIR,
-    }
-    if step.python is not None:
-        body["python"] = step.python.to_dict()
-    else:
-        body["command"] = step.command
-        body["args"] = step.args
-    return body
+    """What the executor is told (`step_invocation`), less the local paths: the result goes
+    to `MLKUBE_RESULT_URI`, artifacts to the object store."""
+    return step_invocation(step, inputs)

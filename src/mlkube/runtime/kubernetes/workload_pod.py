@@ -15,6 +15,8 @@ What the `KubernetesRuntime` creates for each workload it launches:
   vendor's extended resource with the devices' model as a node selector (the builders' GPU
   helpers); a share of a GPU, marked by `MLKUBE_GPU_FRACTION` / `MLKUBE_GPU_MEMORY_BYTES` in the
   spec's env, asks for one `nvidia.com/gpu.shared`;
+- volumes: each of the spec's `mounts` as a `persistentVolumeClaim` volume and a
+  `volumeMounts` entry beside the `/tmp` one (`runtime.kubernetes.volumes`);
 - `restartPolicy: Never`: the controllers own retries, as with a step's Job.
 
 The spec's `log_path` is not a pod's business: the runtime copies the pod's log there when it
@@ -34,6 +36,7 @@ from mlkube.runtime.kubernetes.gpus import GpuScheduling, gpu_scheduling
 from mlkube.runtime.kubernetes.names import dns_label
 from mlkube.runtime.kubernetes.pods import container, labels, object_meta, pod_spec
 from mlkube.runtime.kubernetes.settings import ClusterSettings
+from mlkube.runtime.kubernetes.volumes import claim_volumes, volume_mounts
 
 WORKLOAD_LABEL = "mlkube.io/workload"
 WORKLOAD_ANNOTATION = "mlkube.io/workload-id"
@@ -76,15 +79,13 @@ def workload_pod(spec: WorkloadSpec, namespace: str, settings: ClusterSettings) 
         settings=settings,
     )
     main["workingDir"] = spec.cwd
+    main["volumeMounts"] += volume_mounts(spec.mounts)
     run = spec.id.split("/")[1] if "/" in spec.id else spec.id
     meta = object_meta(name, namespace, labels=labels("workload", run, workload=name), owner=None)
     meta["annotations"] = {WORKLOAD_ANNOTATION: spec.id}
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": meta,
-        "spec": pod_spec(main, gpus, settings, restart_policy="Never"),
-    }
+    pod = pod_spec(main, gpus, settings, restart_policy="Never")
+    pod["volumes"] += claim_volumes(spec.mounts)
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": pod}
 
 
 def _resources(

@@ -31,14 +31,15 @@ with THIS machine's Python and mlkube (`python` means the running interpreter), 
 configMap and secret key refs), in a scratch folder per pod. Other containers, init
 containers, volumes, resource limits and security contexts are not applied.
 
-What it does NOT do: scoring, preemption, pod affinity or topology spread (scheduling is
-first fit); real images, containers, cgroups or isolation; networking beyond loopback
-(Services get a cluster IP that routes nowhere; every pod's IP is 127.0.0.1); admission
-webhooks, quota enforcement or RBAC checks; HPA, ReplicaSet, StatefulSet, CronJob or
-namespace-lifecycle controllers; server-side apply or JSON patch (415). Strategic merge
-patches are approximated (see `patching`). Deleting a pod with a running process leaves it
-Terminating under the kubelet's finalizer `kubelet.fake.mlkube.io/process` until the process
-is gone (SIGTERM, then SIGKILL after `terminationGracePeriodSeconds`).
+What it does NOT do: scoring, preemption, pod affinity or topology spread (scheduling is first
+fit); real images, containers, cgroups or isolation; networking beyond loopback (Services get a
+cluster IP that routes nowhere; every pod's IP is 127.0.0.1; validating admission webhooks are
+called, their Services found through `FakeKubeCluster.webhook_services`, see `webhooks`);
+mutating webhooks, quota enforcement or RBAC checks; HPA, ReplicaSet, StatefulSet, CronJob or
+namespace-lifecycle controllers; server-side apply or JSON patch (415). Strategic merge patches
+are approximated (see `patching`). Deleting a pod with a running process leaves it Terminating
+under the kubelet's finalizer `kubelet.fake.mlkube.io/process` until the process is gone
+(SIGTERM, then SIGKILL after `terminationGracePeriodSeconds`).
 """
 
 from __future__ import annotations

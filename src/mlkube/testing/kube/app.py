@@ -21,6 +21,7 @@ from mlkube.server.errors import (
     route_not_found,
 )
 from mlkube.testing.kube import discovery, openapi, reads, writes
+from mlkube.testing.kube.addons import served_version_schema
 from mlkube.testing.kube.context import FakeApiContext
 from mlkube.testing.kube.routing import Target, parse
 
@@ -42,7 +43,7 @@ def create_app(ctx: FakeApiContext) -> Starlette:
     async def resources(request: Request) -> Response:
         try:
             target = parse(request.scope["path"])
-            if target is None:
+            if target is None or not _installed(ctx, target):
                 raise route_not_found()
             verb = target.verb(request.method)
             if verb is None:
@@ -59,6 +60,12 @@ def create_app(ctx: FakeApiContext) -> Starlette:
         routes=routes,
         exception_handlers={HTTPException: handle_exception, Exception: handle_exception},
     )
+
+
+def _installed(ctx: FakeApiContext, target: Target) -> bool:
+    """Whether the target's kind is served now: another project's only with its CRD."""
+    served = target.served
+    return not served.requires_crd or served_version_schema(ctx.store, served) is not None
 
 
 def _discovery_routes(kubernetes_version: str) -> list[Route]:

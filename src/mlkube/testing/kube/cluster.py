@@ -65,6 +65,12 @@ class FakeKubeCluster:
     def url(self) -> str:
         return self.server.url
 
+    @property
+    def webhook_services(self) -> dict[str, str]:
+        """Where webhooks' Services are: `"NAME.NAMESPACE:PORT"` → `https://127.0.0.1:PORT`
+        (a test sets entries; see `webhooks`)."""
+        return self.server.context.webhooks.services
+
     def _pod_log(self, namespace: str, name: str) -> Path | None:
         return None if self.kubelet is None else self.kubelet.log_path(namespace, name)
 
@@ -119,6 +125,13 @@ class FakeKubeCluster:
         if self.kubelet is not None:
             self.kubelet.shutdown()
         self.server.stop()
+
+    def add_node(self, node: FakeNode) -> None:
+        """A node joins the running cluster (its Node object is created Ready); needs the
+        kubelet."""
+        if self.kubelet is None:
+            raise ValueError("add_node needs the fake kubelet (controllers include 'kubelet')")
+        self.kubelet.add_node(node)
 
     def configuration(self) -> client.Configuration:
         """An official-client `Configuration` for this cluster."""

@@ -14,6 +14,14 @@ counting `restartCount`. While a process runs, its pod carries the finalizer `FI
 that deleting the pod leaves it Terminating: the kubelet sends SIGTERM to the process group,
 SIGKILL after `terminationGracePeriodSeconds`, then drops the finalizer and the pod goes
 (once any other finalizers are gone too).
+
+Volumes: before each pass the `FakeProvisioner` binds PersistentVolumeClaims to local folders
+(under `volumes_dir`). A pod whose claims are missing or unbound stays Pending
+(`Unschedulable`, naming the claim), as kube-scheduler keeps it. Nothing is mounted: the
+process is given each claim's folder wherever the pod names its `mountPath` (at the start of
+an env value, a command or args word, or the workingDir), so a step told
+`MLKUBE_VOLUME_WORK=/mnt/work` sees the folder. A path the program builds itself from a mount
+path is not rewritten: that is the fake's limit.
 """
 
 from __future__ import annotations
@@ -33,6 +41,12 @@ from mlkube.store.base import ResourceStore
 from mlkube.testing.kube import podstatus, processes
 from mlkube.testing.kube.resources import NODE, POD
 from mlkube.testing.kube.scheduling import FakeNode, place
+from mlkube.testing.kube.volumes import (
+    FakeProvisioner,
+    claims_of,
+    mount_paths,
+    with_local_mounts,
+)
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +85,12 @@ class FakeKubelet:
         workdir: Path,
         api_url: str = "",
         kubernetes_version: str = "1.30",
+        volumes_dir: Path | None = None,
     ) -> None:
+        """`volumes_dir` holds the claims' folders (default `workdir/_volumes`: no namespace
+        folder can be named so)."""
         self._store = store
+        self.volumes = FakeProvisioner(store, volumes_dir or workdir / "_volumes")
         self._nodes = list(nodes)
         self._workdir = workdir
         self._containers: dict[str, _Container] = {}
@@ -82,6 +100,7 @@ class FakeKubelet:
             host_port = api_url.split("://", 1)[1]
             host, _, port = host_port.partition(":")
             self._base_env.update(KUBERNETES_SERVICE_HOST=host, KUBERNETES_SERVICE_PORT=port)
+        self._kubernetes_version = kubernetes_version
         for node in self._nodes:
             self._register(node.to_object(kubernetes_version))
 
@@ -91,6 +110,12 @@ class FakeKubelet:
         stored["status"] = status
         self._store.update_status(NODE.resource, stored)
 
+    def add_node(self, node: FakeNode) -> None:
+        """Register one more node (as a node joining the cluster); pods may bind to it from
+        the next pass on."""
+        self._register(node.to_object(self._kubernetes_version))
+        self._nodes = [*self._nodes, node]
+
     def log_path(self, namespace: str, name: str) -> Path | None:
         """The log file of the pod's latest process, or None if none was started."""
         return self._logs.get((namespace, name))
@@ -98,6 +123,10 @@ class FakeKubelet:
     def reconcile(self) -> None:
         """One pass over every pod: schedule, start, observe, terminate."""
         pods, _ = self._store.list(POD.resource)
+        try:
+            self.volumes.reconcile(pods)
+        except ApiError as err:  # a conflict: the next pass binds it
+            log.debug("volumes: %s", err)
         live = {p["metadata"]["uid"] for p in pods}
         for uid in [u for u in self._containers if u not in live]:
             self._kill_orphan(self._containers.pop(uid))  # removed without the kubelet's say
@@ -139,6 +168,10 @@ class FakeKubelet:
     def _schedule(
         self, pod: dict[str, Any], nodes: list[dict[str, Any]], pods: list[dict[str, Any]]
     ) -> None:
+        unbound = self._unbound_claim(pod)
+        if unbound:
+            self._set_condition(pod, podstatus.condition("PodScheduled", "False", *unbound))
+            return
         placement = place(pod, nodes, pods)
         if placement.node is None:
             unschedulable = ("PodScheduled", "False", "Unschedulable", placement.message)
@@ -149,6 +182,20 @@ class FakeKubelet:
         self._set_condition(
             self._store.update(POD.resource, bound), podstatus.condition("PodScheduled", "True")
         )
+
+    def _unbound_claim(self, pod: dict[str, Any]) -> tuple[str, str] | None:
+        """(reason, message) of the first claim of `pod` not Bound, as kube-scheduler says it."""
+        namespace = pod["metadata"]["namespace"]
+        for claim in claims_of(pod):
+            if self.volumes.bound_folder(namespace, claim) is None:
+                exists = self._lookup("persistentvolumeclaims", namespace, claim) is not None
+                detail = "unbound immediate" if exists else "missing"
+                return (
+                    "Unschedulable",
+                    f"0/{len(self._nodes)} nodes are available: pod has {detail} "
+                    f'PersistentVolumeClaims (persistentvolumeclaim "{claim}").',
+                )
+        return None
 
     def _set_condition(self, pod: dict[str, Any], condition: dict[str, Any]) -> None:
         conditions = podstatus.merge_conditions(pod, [condition])
@@ -163,7 +210,9 @@ class FakeKubelet:
         folder = self._workdir / meta["namespace"] / f"{meta['name']}-{meta['uid'][:8]}"
         now = podstatus.now()
         try:
-            process = processes.start(pod, folder, lookup=self._lookup, base_env=self._base_env)
+            process = processes.start(
+                self._with_volumes(pod), folder, lookup=self._lookup, base_env=self._base_env
+            )
         except processes.StartError as err:
             self._write_terminal(
                 pod,
@@ -325,6 +374,16 @@ class FakeKubelet:
         candidate = copy.deepcopy(pod)
         candidate["status"] = status
         return self._store.update_status(POD.resource, candidate)
+
+    def _with_volumes(self, pod: dict[str, Any]) -> dict[str, Any]:
+        """`pod` as the process sees it: mount paths replaced by the claims' folders."""
+        namespace = pod["metadata"]["namespace"]
+        folders = {
+            claim: folder
+            for claim in claims_of(pod)
+            if (folder := self.volumes.bound_folder(namespace, claim)) is not None
+        }
+        return with_local_mounts(pod, mount_paths(pod, folders)) if folders else pod
 
     def _lookup(self, resource: str, namespace: str, name: str) -> Mapping[str, Any] | None:
         try:

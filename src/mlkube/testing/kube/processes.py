@@ -89,10 +89,13 @@ def start(
 def container_env(
     pod: Mapping[str, Any], container: Mapping[str, Any], lookup: Lookup
 ) -> dict[str, str]:
-    """The container's `env`, resolved: plain values with `$(VAR)` expanded, `fieldRef`,
-    `configMapKeyRef` and `secretKeyRef`; then `HOSTNAME` as a container sees it."""
+    """The container's environment as the kubelet builds it: `envFrom` (every key of a
+    ConfigMap or Secret, with its `prefix`), then `env` (plain values with `$(VAR)`
+    expanded, `fieldRef`, `configMapKeyRef` and `secretKeyRef`), over `HOSTNAME`."""
     meta, spec = pod["metadata"], pod["spec"]
     env: dict[str, str] = {"HOSTNAME": spec.get("hostname") or meta["name"]}
+    for source in container.get("envFrom") or []:
+        env.update(_env_from(meta.get("namespace", ""), source, lookup))
     for var in container.get("env") or []:
         if "value" in var:
             env[var["name"]] = _expand(str(var["value"]), env)
@@ -101,6 +104,20 @@ def container_env(
             if value is not None:
                 env[var["name"]] = value
     return env
+
+
+def _env_from(namespace: str, source: Mapping[str, Any], lookup: Lookup) -> dict[str, str]:
+    """The variables one `envFrom` entry gives: a missing object gives none (a real kubelet
+    waits for it unless `optional`; the pods we make always name one that exists)."""
+    prefix = str(source.get("prefix") or "")
+    for key, resource in (("configMapRef", "configmaps"), ("secretRef", "secrets")):
+        if key in source:
+            obj = lookup(resource, namespace, source[key].get("name", "")) or {}
+            data = obj.get("data") or {}
+            if resource == "secrets":
+                return {prefix + k: base64.b64decode(v).decode() for k, v in data.items()}
+            return {prefix + k: str(v) for k, v in data.items()}
+    return {}
 
 
 def _value_from(pod: Mapping[str, Any], source: Mapping[str, Any], lookup: Lookup) -> str | None:

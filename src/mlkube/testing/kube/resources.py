@@ -21,7 +21,9 @@ RBAC = "rbac.authorization.k8s.io"
 
 @dataclass(frozen=True)
 class Served:
-    """One resource the fake serves. `crd` is our kind when it is a custom resource."""
+    """One resource the fake serves. `crd` is our kind when it is a custom resource;
+    `requires_crd`: another project's custom resource, served only while its CRD is stored
+    (see `addons`)."""
 
     group: str
     version: str
@@ -31,6 +33,7 @@ class Served:
     subresources: tuple[str, ...] = ()
     short_names: tuple[str, ...] = ()
     crd: Kind | None = None
+    requires_crd: bool = False
 
     @property
     def api_version(self) -> str:
@@ -82,13 +85,6 @@ BUILTINS: tuple[Served, ...] = (
     ),
     _builtin("", "ServiceAccount", "serviceaccounts", short_names=("sa",)),
     _builtin("", "ResourceQuota", "resourcequotas", subresources=STATUS, short_names=("quota",)),
-    _builtin(
-        "",
-        "PersistentVolumeClaim",
-        "persistentvolumeclaims",
-        subresources=STATUS,
-        short_names=("pvc",),
-    ),
     _builtin("", "Event", "events", short_names=("ev",)),
     _builtin(
         "apps",
@@ -154,7 +150,20 @@ def custom_resources(kinds: Sequence[Kind] = KINDS) -> tuple[Served, ...]:
     )
 
 
-SERVED: tuple[Served, ...] = BUILTINS + custom_resources()
+# Other projects' kinds, served once a test registers their CRD (as a cluster admin installs it).
+ADDONS: tuple[Served, ...] = (
+    Served(
+        "autoscaling.k8s.io",
+        "v1",
+        "VerticalPodAutoscaler",
+        "verticalpodautoscalers",
+        True,
+        STATUS,
+        ("vpa",),
+        requires_crd=True,
+    ),
+)
+SERVED: tuple[Served, ...] = BUILTINS + custom_resources() + ADDONS
 
 
 def by_kind(api_version: str, kind: str) -> Served | None:

@@ -77,6 +77,7 @@ async def create(ctx: FakeApiContext, request: Request, target: Target) -> JSONR
     if served.namespaced:
         check_namespace(ctx.store, namespace)
     stored = ctx.validate(served, defaulted(served.kind, obj))
+    await _admit(ctx, request, target, stored, operation="CREATE")
     if parse_dry_run(request.query_params):
         return JSONResponse(stored, status_code=201)
     return JSONResponse(ctx.store.create(served.resource, stored), status_code=201)
@@ -111,12 +112,37 @@ async def update(ctx: FakeApiContext, request: Request, target: Target) -> JSONR
             candidate["metadata"][key] = body["metadata"].get(key) or None
         stored = ctx.validate(served, _without_nulls(candidate))
         write = ctx.store.update_status
+        await _admit(ctx, request, target, stored, old=current)
     else:
         stored = ctx.validate(served, body)
         write = ctx.store.update
+        await _admit(
+            ctx, request, target, stored, old=ctx.store.get(served.resource, namespace, name)
+        )
     if parse_dry_run(request.query_params):
         return JSONResponse(stored)
     return JSONResponse(write(served.resource, stored))
+
+
+async def _admit(
+    ctx: FakeApiContext,
+    request: Request,
+    target: Target,
+    obj: Mapping[str, Any],
+    *,
+    operation: str = "UPDATE",
+    old: Mapping[str, Any] | None = None,
+) -> None:
+    """Run the validating admission webhooks on the object about to be written (`webhooks`)."""
+    await ctx.webhooks.review(
+        ctx.store,
+        target.served,
+        operation=operation,
+        obj=obj,
+        old=old,
+        subresource=target.subresource,
+        dry_run=parse_dry_run(request.query_params),
+    )
 
 
 def _without_nulls(obj: dict[str, Any]) -> dict[str, Any]:
@@ -142,6 +168,7 @@ async def patch(ctx: FakeApiContext, request: Request, target: Target) -> JSONRe
         current = ctx.store.get(served.resource, namespace, name)
         candidate = patched(current, body, strategic=strategic, status_only=status_only)
         stored = ctx.validate(served, candidate)
+        await _admit(ctx, request, target, stored, old=current)
         if parse_dry_run(request.query_params):
             return JSONResponse(stored)
         write = ctx.store.update_status if status_only else ctx.store.update
