@@ -9,11 +9,12 @@ from pathlib import Path
 from mlkube.storage.objectstore import open_object_store
 from mlkube.testing.s3 import S3Server
 from tests.integration.platform.conftest import UpProcess, py, run_body, step_of, wait_finished
+from tests.integration.platform.test_serving import STEPS, _infer, _isvc, _predictions, _ready
 
 STORE = "s3://lake/team-data"
 
 
-def test_steps_write_and_read_their_artifacts_in_the_object_store(tmp_path: Path) -> None:
+def test_steps_and_model_services_use_artifacts_in_the_object_store(tmp_path: Path) -> None:
     home = tmp_path / "home"
     home.mkdir()
     up = UpProcess(home)
@@ -29,6 +30,14 @@ def test_steps_write_and_read_their_artifacts_in_the_object_store(tmp_path: Path
                 ]
                 client.create(run_body("lake", steps))
                 run = wait_finished(client, "lake")
+                # A model a step wrote to the lake is served: the replica fetches it.
+                train = {"name": "train", "python": {"module": STEPS, "function": "train_iris"}}
+                client.create(run_body("train-run", [train]))
+                trained = wait_finished(client, "train-run", timeout=120)
+                assert trained["status"]["phase"] == "Succeeded", trained["status"]
+                client.create(_isvc("from-lake", "pipelinerun://train-run/train/output"))
+                url = _ready(client, "from-lake")["status"]["url"]
+                assert _predictions(_infer(url, "from-lake")) == [0, 1, 2]
         finally:
             up.stop()
         assert run["status"]["phase"] == "Succeeded", run["status"]

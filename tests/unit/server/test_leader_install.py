@@ -20,7 +20,11 @@ def test_two_replicas_each_know_their_pod_name() -> None:
     deployment = _one("Deployment", NAME)
     assert deployment["spec"]["replicas"] == REPLICAS == 2
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
-    env = {e["name"]: e["valueFrom"]["fieldRef"]["fieldPath"] for e in container["env"]}
+    env = {
+        e["name"]: e["valueFrom"]["fieldRef"]["fieldPath"]
+        for e in container["env"]
+        if "valueFrom" in e
+    }
     assert env == {"POD_NAME": "metadata.name", "POD_NAMESPACE": "metadata.namespace"}
     assert container["command"] == ["mlkube", "operator"]  # leader election is on by default
 

@@ -158,9 +158,8 @@ class InferenceServiceController:
                 service.revisions[rev_plan.name] = revision
             if revision.model_path is None:
                 try:
-                    revision.model_path = resolve_model(
-                        self.store, service.namespace, revision.storage_uri
-                    )
+                    source = resolve_model(self.store, service.namespace, revision.storage_uri)
+                    revision.model_path, revision.model_artifact = source.path, source.artifact
                 except ModelNotReady as err:
                     revision.message = f"ModelNotFound: {err}"
                     delay = _RETRY_MODEL

@@ -13,30 +13,43 @@ is fetched by the replica pod (it may be in an object store), not read from this
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 from mlkube.api.errors import NotFound
 from mlkube.api.kinds import PIPELINE_RUN
 from mlkube.api.pipelinerun import ArtifactRef, OutputValue, PipelineRun
 from mlkube.store.base import ResourceStore
 
-__all__ = ["ModelNotReady", "resolve_model", "run_output_artifact"]
+__all__ = ["ModelNotReady", "ModelSource", "resolve_model", "run_output_artifact"]
 
 
 class ModelNotReady(Exception):
     """The model cannot be found (yet); the message says what is missing."""
 
 
-def resolve_model(store: ResourceStore, namespace: str, uri: str) -> str:
-    """The local path of the model behind `uri`, or `ModelNotReady` saying why not."""
+@dataclass(frozen=True)
+class ModelSource:
+    """Where a replica finds its model: `path` on this machine, or `artifact`, a run's output
+    in an object store (`mlkube up --artifact-store`), which the replica fetches when it
+    starts (`mlkube.serving.fetch`) so that a large download never holds up a controller."""
+
+    path: str
+    artifact: ArtifactRef | None = None
+
+
+def resolve_model(store: ResourceStore, namespace: str, uri: str) -> ModelSource:
+    """The model behind `uri`, or `ModelNotReady` saying why not."""
     if uri.startswith("pipelinerun://"):
         value, what = _run_output(store, namespace, uri)
-        return _artifact_path(value, what)
+        if value.artifact is not None and not value.artifact.uri.startswith("file://"):
+            return ModelSource(value.artifact.uri, value.artifact)
+        return ModelSource(_artifact_path(value, what))
     path = uri.removeprefix("file://")
     if not os.path.isabs(path):
         raise ModelNotReady(f"storageUri {uri!r} is not an absolute path")
     if not os.path.exists(path):
         raise ModelNotReady(f"storageUri {uri!r}: no such file or folder")
-    return path
+    return ModelSource(path)
 
 
 def run_output_artifact(store: ResourceStore, namespace: str, uri: str) -> ArtifactRef:

@@ -19,12 +19,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
+from mlkube.api.pipelinerun import ArtifactRef
 from mlkube.api.resources import Resources
 from mlkube.api.serving import Batching, PredictorSpec
 from mlkube.autoscaling import ScaleState
 from mlkube.controllers.serving.traffic import revision_number
 from mlkube.runtime.base import GpuDevice, WorkloadSpec
 from mlkube.scheduling.node_fit import Grant
+from mlkube.serving.fetch import ARTIFACT_DIGEST_ENV, ARTIFACT_STORE_ENV, ARTIFACT_URI_ENV
 
 __all__ = [
     "Replica",
@@ -84,6 +86,8 @@ class RevisionState:
     resources: Resources
     batching: Batching
     model_path: str | None = None
+    # A model in an object store: the replica fetches it (model_path is then its URI).
+    model_artifact: ArtifactRef | None = None
     desired: int = 0
     replicas: dict[int, Replica] = field(default_factory=dict)
     incarnations: int = 0
@@ -160,8 +164,7 @@ def replica_spec(
         service.name,
         "--version",
         str(revision.number),
-        "--model",
-        revision.model_path,
+        *model_arguments(revision),
         "--format",
         revision.model_format,
         "--port",
@@ -181,6 +184,7 @@ def replica_spec(
             "MLKUBE_NAMESPACE": service.namespace,
             "MLKUBE_INFERENCE_SERVICE": service.name,
             "MLKUBE_REVISION": revision.name,
+            **model_environment(revision),
         },
         cwd=str(folder),
         log_path=str(replica.log_path),
@@ -213,3 +217,25 @@ def log_tail(path: Path | None, *, lines: int = 3, limit: int = 400) -> str:
         return ""
     tail = " | ".join(line.strip() for line in text.strip().splitlines()[-lines:] if line.strip())
     return tail[-limit:]
+
+
+def model_arguments(revision: RevisionState) -> tuple[str, ...]:
+    """`--model PATH` for a model on this machine; nothing for one the replica fetches."""
+    if revision.model_artifact is not None:
+        return ()
+    assert revision.model_path is not None
+    return ("--model", revision.model_path)
+
+
+def model_environment(revision: RevisionState) -> dict[str, str]:
+    """What a replica needs to fetch a model kept in an object store: the artifact's URI and
+    digest and the store's root (the part of the URI before its content address)."""
+    artifact = revision.model_artifact
+    if artifact is None:
+        return {}
+    root = artifact.uri.split("/sha256/", 1)[0]
+    return {
+        ARTIFACT_URI_ENV: artifact.uri,
+        ARTIFACT_DIGEST_ENV: artifact.digest,
+        ARTIFACT_STORE_ENV: root,
+    }
