@@ -14,11 +14,19 @@ from mlkube.api.volumes import Volume, VolumeMount
 DEFAULT_OUTPUT = "output"
 
 
+SOURCE_LIMIT = 512 * 1024  # bytes of shipped source: a bigger code base belongs in an image
+
+
 class PythonFunction(Model):
-    """A Python function to call: `module` is an importable name or a path to a `.py` file."""
+    """A Python function to call: `module` is an importable name or a path to a `.py` file.
+
+    `source` is that file's text as submitted (the SDK ships it for a `.py` module, as
+    Kubeflow's lightweight components do): where the file is missing, in a pod on a cluster,
+    the executor imports this text instead, and the step cache keys on it."""
 
     module: str = Field(min_length=1)
     function: str = Field(min_length=1)
+    source: str | None = Field(default=None, max_length=SOURCE_LIMIT)
 
 
 class EnvVar(Model):

@@ -92,9 +92,10 @@ def run_invocation(invocation: dict[str, Any]) -> int:
 
 
 def _run_python(invocation: dict[str, Any], artifacts: LazyArtifacts) -> list[dict[str, Any]]:
-    module = import_source(invocation["python"]["module"])
+    python = invocation["python"]
+    module = import_source(python["module"], source=python.get("source"))
     target: Any = module
-    for part in invocation["python"]["function"].split("."):
+    for part in python["function"].split("."):
         target = getattr(target, part)
     func = getattr(target, "__mlkube_fn__", target)
     kwargs = {name: decode_input(src, artifacts) for name, src in invocation["inputs"].items()}

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
         Runtime,
         Usage,
         WorkloadExit,
+        WorkloadOwner,
         WorkloadSpec,
     )
 
@@ -42,6 +43,7 @@ __all__ = [
     "Runtime",
     "Usage",
     "WorkloadExit",
+    "WorkloadOwner",
     "WorkloadSpec",
 ]
 

@@ -11,7 +11,7 @@ Every backend (`local` processes, `kubernetes` pods, `sim`) and the `FakeRuntime
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import KW_ONLY, dataclass
+from dataclasses import KW_ONLY, dataclass, field
 from types import MappingProxyType
 from typing import Literal, Protocol, get_args
 
@@ -27,6 +27,7 @@ __all__ = [
     "Runtime",
     "Usage",
     "WorkloadExit",
+    "WorkloadOwner",
     "WorkloadSpec",
 ]
 
@@ -88,6 +89,23 @@ class ClaimMount:
 
 
 @dataclass(frozen=True)
+class WorkloadOwner:
+    """The object a workload serves (a PipelineRun, a TrainingJob), as a Kubernetes owner
+    reference names it. Cluster runtimes make it the owner of the workload's pod, so the pod
+    lives as long as that object and Kubernetes' garbage collector deletes it with it."""
+
+    api_version: str
+    kind: str
+    name: str
+    uid: str
+
+    def __post_init__(self) -> None:
+        for name in ("api_version", "kind", "name", "uid"):
+            if not getattr(self, name):
+                raise ValueError(f"WorkloadOwner: {name}: must not be empty")
+
+
+@dataclass(frozen=True)
 class WorkloadSpec:
     """Everything a runtime needs to start one workload; exactly one of `command` / `python`.
 
@@ -99,6 +117,10 @@ class WorkloadSpec:
       imported `preload` (module names or absolute `.py` paths); `"process"` starts a fresh
       interpreter. Command workloads always get a fresh program image.
     - `mounts` are volumes for runtimes that mount them (see `ClaimMount`).
+    - `labels` (valid Kubernetes label keys and values) say which object the workload serves
+      (`mlkube.api.workload_labels`); `owner` is that object. Cluster runtimes put both on the
+      pod (labels to find it by, the owner to keep it until the object is deleted); the local
+      runtime ignores them.
     """
 
     id: str
@@ -114,10 +136,13 @@ class WorkloadSpec:
     isolation: Isolation = "fork"
     preload: tuple[str, ...] = ()
     mounts: tuple[ClaimMount, ...] = ()
+    labels: Mapping[str, str] = field(default_factory=dict)
+    owner: WorkloadOwner | None = None
 
     def __post_init__(self) -> None:
-        # A frozen spec must not change under us when the caller later mutates its dict.
+        # A frozen spec must not change under us when the caller later mutates its dicts.
         object.__setattr__(self, "env", MappingProxyType(dict(self.env)))
+        object.__setattr__(self, "labels", MappingProxyType(dict(self.labels)))
         problem = _spec_problem(self)
         if problem:
             raise ValueError(f"WorkloadSpec {self.id!r}: {problem}")
@@ -139,7 +164,18 @@ def _spec_problem(spec: WorkloadSpec) -> str:
         ),
         (spec.isolation not in get_args(Isolation), "isolation: must be 'fork' or 'process'"),
     ]
-    return next((message for failed, message in checks if failed), "")
+    return next((message for failed, message in checks if failed), "") or _labels_problem(spec)
+
+
+def _labels_problem(spec: WorkloadSpec) -> str:
+    if not spec.labels:
+        return ""
+    # Imported here: the label rules pull in pydantic, which the processes that only run
+    # workloads (a fresh interpreter per step) should not pay for at every start.
+    from mlkube.api.labels import validate_labels
+
+    causes = validate_labels(spec.labels, field="labels")
+    return f"{causes[0].field}: {causes[0].message}" if causes else ""
 
 
 @dataclass(frozen=True)

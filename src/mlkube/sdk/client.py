@@ -41,6 +41,17 @@ from mlkube.api.kinds import Kind, by_api_version_kind, lookup
 from mlkube.api.meta import Model
 from mlkube.sdk.auth import bearer_auth
 from mlkube.sdk.config import ClientConfig, load_config
+from mlkube.sdk.pod_logs import (
+    PodLogTarget,
+    choose_pod,
+    forbidden,
+    label_selector,
+    log_params,
+    pod_log_path,
+    pods_path,
+    step_target,
+    worker_target,
+)
 from mlkube.sdk.tls import needs_context, ssl_context
 
 KindRef = str | Kind
@@ -283,14 +294,16 @@ class Client:
         tail_lines: int | None = None,
     ) -> Iterator[str]:
         """The log of a step attempt (default: the latest) of a pipeline run, as text chunks;
-        with `follow`, until that attempt ends. `step` may be omitted for one-step runs."""
+        with `follow`, until that attempt ends. `step` may be omitted for one-step runs.
+        From a cluster, the log of the attempt's pod (see `mlkube.sdk.pod_logs`)."""
         params = {"step": step, "attempt": attempt, "tailLines": tail_lines}
         query = {k: str(v) for k, v in params.items() if v is not None}
         if follow:
             query["follow"] = "true"
         k = lookup("pipelineruns")
         path = self._path(k, self._namespace(k, namespace), run, "log")
-        yield from self._log_stream(k, namespace, path, query, follow=follow)
+        target = step_target(run, step, attempt)
+        yield from self._log_stream(k, namespace, path, query, target, tail_lines=tail_lines)
 
     def worker_logs(
         self,
@@ -303,14 +316,16 @@ class Client:
         tail_lines: int | None = None,
     ) -> Iterator[str]:
         """The log of one worker of a TrainingJob (default: worker 0) in one start of its gang
-        (default: the latest), as text chunks; with `follow`, until that start ends."""
+        (default: the latest), as text chunks; with `follow`, until that start ends.
+        From a cluster, the log of the worker's pod (see `mlkube.sdk.pod_logs`)."""
         params = {"worker": worker, "start": start, "tailLines": tail_lines}
         query = {k: str(v) for k, v in params.items() if v is not None}
         if follow:
             query["follow"] = "true"
         k = lookup("trainingjobs")
         path = self._path(k, self._namespace(k, namespace), job, "log")
-        yield from self._log_stream(k, namespace, path, query, follow=follow)
+        target = worker_target(job, worker, start)
+        yield from self._log_stream(k, namespace, path, query, target, tail_lines=tail_lines)
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -320,25 +335,45 @@ class Client:
         namespace: str | None,
         path: str,
         query: dict[str, str],
+        target: PodLogTarget,
         *,
-        follow: bool,
+        tail_lines: int | None,
     ) -> Iterator[str]:
+        follow = "follow" in query
         try:
-            with self._stream(
-                path, query, read_timeout=None if follow else self._timeout
-            ) as response:
-                for text in response.iter_text():
-                    if text:
-                        yield text
+            yield from self._text(path, query, follow=follow)
+            return
         except NotFound as e:
             if _UNSERVED_PATH not in str(e):
                 raise  # the server has logs, not these (no such run, step or attempt)
-            # A kube-apiserver's answer for a path it does not serve: a cluster has no `log`
-            # subresource for our kinds; the logs are those of the pods that ran the steps.
-            raise NotFound(
-                f"{self.server} keeps no logs for {kind.plural} (a Kubernetes cluster: read "
-                f"the log of the step's pod with kubectl logs -n {namespace or self.namespace})"
-            ) from None
+        # A kube-apiserver's answer for a path it does not serve: a cluster has no `log`
+        # subresource for our kinds; the logs are those of the pods that ran the steps.
+        ns = self._namespace(kind, namespace) or self.namespace
+        pod = self._target_pod(kind, target, ns)
+        params = log_params(pod, follow=follow, tail_lines=tail_lines)
+        try:
+            yield from self._text(pod_log_path(ns, pod), params, follow=follow)
+        except Forbidden as err:
+            raise forbidden(err, ns) from None
+
+    def _target_pod(self, kind: Kind, target: PodLogTarget, namespace: str) -> dict[str, Any]:
+        try:
+            found = self._json(
+                "GET", pods_path(namespace), params={"labelSelector": label_selector(target)}
+            )
+        except Forbidden as err:
+            raise forbidden(err, namespace) from None
+        try:
+            return dict(choose_pod(target, found.get("items") or [], namespace))
+        except NotFound:
+            self.get(kind, target.name, namespace)  # no such run or job: its NotFound says so
+            raise
+
+    def _text(self, path: str, query: Mapping[str, str], *, follow: bool) -> Iterator[str]:
+        with self._stream(path, query, read_timeout=None if follow else self._timeout) as response:
+            for text in response.iter_text():
+                if text:
+                    yield text
 
     def _put(self, obj: Manifest, *, subresource: str | None) -> dict[str, Any]:
         body = _as_dict(obj)

@@ -22,6 +22,7 @@ from pydantic import ValidationError
 
 from mlkube.api.pipeline import (
     DEFAULT_OUTPUT,
+    SOURCE_LIMIT,
     InputSource,
     Isolation,
     PipelineOutput,
@@ -333,11 +334,27 @@ def _input_source(call: StepCall, name: str, value: Any) -> InputSource:
     return InputSource(name=name, value=value)
 
 
+def _python_function(step: Step[Any, Any]) -> PythonFunction:
+    """The step's function; for a `.py` file, with the file's text, so the step runs where
+    the file is not (a cluster's pod) and the step cache keys on the code submitted."""
+    module = step.module_ref()
+    source = None
+    if module.endswith(".py"):
+        with open(module, encoding="utf-8") as handle:
+            source = handle.read()
+        if len(source.encode()) > SOURCE_LIMIT:
+            raise DslError(
+                f"step {step.fn.__name__!r}: {module} is over {SOURCE_LIMIT // 1024} KiB; put "
+                "the code in a package installed in the step's image instead"
+            )
+    return PythonFunction(module=module, function=step.fn.__qualname__, source=source)
+
+
 def _step_spec(call: StepCall) -> StepSpec:
     fields = call.step.spec_fields
     return StepSpec(
         name=call.name,
-        python=PythonFunction(module=call.step.module_ref(), function=call.step.fn.__qualname__),
+        python=_python_function(call.step),
         inputs=[_input_source(call, k, v) for k, v in call.inputs.items()],
         outputs=list(call.step.outputs),
         depends_on=[c.name for c in call.after_calls],

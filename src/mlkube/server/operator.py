@@ -42,6 +42,7 @@ from mlkube.controllers.capacity import CAPACITY_REFRESH_SECONDS
 from mlkube.controllers.manager import ControllerManager
 from mlkube.controllers.serving_cluster import SERVING_RESOURCES
 from mlkube.install.operator import HEALTH_PORT
+from mlkube.runtime.kubernetes.pod_metrics import DEFAULT_SAMPLE_SECONDS
 from mlkube.runtime.kubernetes.runtime import KubernetesRuntime
 from mlkube.runtime.kubernetes.settings import ClusterSettings
 from mlkube.server.health import health_server
@@ -74,14 +75,17 @@ class OperatorPlatform:
         on_leadership_lost: Callable[[], None] | None = None,
         capacity_refresh_seconds: float = CAPACITY_REFRESH_SECONDS,
         webhook: WebhookSettings | None = None,
+        usage_sample_seconds: float = DEFAULT_SAMPLE_SECONDS,
     ) -> None:
         """`artifact_store_options`: fsspec storage options for `settings.artifact_store`
         (default: the AWS environment variables, as the step pods read them).
         `leader_election` and `on_leadership_lost` (called from the election's thread once
         the controllers stopped): see the module docstring. `capacity_refresh_seconds`: how
         often the cluster's Nodes are summed again (`controllers.capacity`). `webhook`: serve
-        the validating admission webhook (`server.operator_webhook`) on every replica."""
+        the validating admission webhook (`server.operator_webhook`) on every replica.
+        `usage_sample_seconds`: how often steps' pod metrics are read (`pod_metrics`)."""
         self.configuration = configuration
+        self.usage_sample_seconds = usage_sample_seconds
         self.artifact_store_options = artifact_store_options
         self.data = DataDir(data_dir)
         self.settings = settings or ClusterSettings()
@@ -185,7 +189,9 @@ class OperatorPlatform:
         # Separate clients: the runtime's pod watch holds a connection open for minutes.
         resources = {**default_resources(), **SERVING_RESOURCES}
         self.store = KubernetesStore(self._client(), resources=resources)
-        self.runtime = KubernetesRuntime(self._client(), self.settings)
+        self.runtime = KubernetesRuntime(
+            self._client(), self.settings, sample_seconds=self.usage_sample_seconds
+        )
         self.manager = ControllerManager(
             self.store,
             self.runtime,

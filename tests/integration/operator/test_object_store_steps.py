@@ -132,3 +132,46 @@ def test_a_failing_step_reports_its_error_from_the_result_object(
     step = steps_of(run)["boom"]
     assert run["status"]["phase"] == "Failed"
     assert "no data today" in step["message"], step
+
+
+CODE = """
+class Summary:
+    def __init__(self, total):
+        self.total = total
+
+
+def summarize(n):
+    return Summary(sum(range(n)))
+
+
+def report(summary):
+    return summary.total
+"""
+
+
+def test_steps_run_from_the_source_the_run_carries_where_their_file_is_not(
+    s3_operator: OperatorPlatform, api: client.ApiClient, tmp_path: Path
+) -> None:
+    """As on a real cluster, the pods cannot see the submitter's file (it is deleted before
+    the run starts): the executor imports the text shipped in the run, and an object of a
+    class defined there, pickled by one step, loads in the next."""
+    module = tmp_path / "laptop" / "analysis.py"
+
+    def call(function: str, **extra: object) -> dict[str, object]:
+        python = {"module": str(module), "function": function, "source": CODE}
+        return {"name": function, "python": python, **extra}
+
+    create_run(
+        api,
+        "shipped",
+        [
+            call("summarize", inputs=[{"name": "n", "value": 100}]),
+            call("report", inputs=[{"name": "summary", "fromStep": "summarize"}]),
+        ],
+    )
+    assert not module.exists()
+    run = finished(api, "shipped")
+    assert run["status"]["phase"] == "Succeeded", run["status"]
+    steps = steps_of(run)
+    assert steps["summarize"]["outputs"][0]["artifact"]["uri"].startswith(f"{STORE}/sha256/")
+    assert steps["report"]["outputs"] == [{"name": "output", "value": 4950}]

@@ -105,11 +105,12 @@ def test_a_pipeline_runs_as_pods_and_passes_its_output_on(
     log = DataDir(tmp_path / "data").attempt_dir(TEAM, "flow", "first", 1) / "log"
     assert log.read_text() == f"in {pod_name(f'{TEAM}/flow/{uid8}/first/1')}\n"
     core = client.CoreV1Api(api)
-    # Finished pods are deleted once their exits are recorded; no Node of ours is written.
-    wait_for(
-        lambda: not core.list_namespaced_pod(TEAM, label_selector=WORKLOAD_LABEL).items,
-        what="the finished pods to be deleted",
-    )
+    # Finished pods are kept for their logs (`mlkube logs`, `kubectl logs`) while the run
+    # exists: owned by it, they go with it (tests/integration/operator/test_cluster_logs.py).
+    # No Node of ours is written.
+    pods = core.list_namespaced_pod(TEAM, label_selector=WORKLOAD_LABEL).items
+    assert sorted(p.status.phase for p in pods) == ["Succeeded", "Succeeded"]
+    assert {r.name for p in pods for r in p.metadata.owner_references} == {"flow"}
     assert sorted(n.metadata.name for n in core.list_node().items) == sorted(n.name for n in NODES)
     assert health(operator.health_port, "/healthz") == 200
     assert health(operator.health_port, "/readyz") == 200

@@ -88,3 +88,19 @@ def test_no_bytecode_cache_is_written(tmp_path, clean_modules):
     source.write_text("X = 1\n")
     import_source(str(source))
     assert not (tmp_path / "__pycache__").exists()
+
+
+def test_a_shipped_source_is_imported_under_the_missing_files_module_name(tmp_path, clean_modules):
+    missing = tmp_path / "gone" / "shipped_train.py"  # the submitter's file, not here
+    module = import_source(str(missing), source="class Model:\n    pass\nANSWER = 42\n")
+    assert module.__name__ == module_name_for_path(str(missing))
+    assert module.ANSWER == 42
+    # Objects pickled by reference to that name load again in the same way elsewhere.
+    assert module.Model.__module__ == module_name_for_path(str(missing))
+
+
+def test_the_file_wins_over_a_shipped_source_where_it_exists(tmp_path, clean_modules):
+    path = tmp_path / "local_train.py"
+    path.write_text("WHERE = 'file'\n")
+    module = import_source(str(path), source="WHERE = 'shipped'\n")
+    assert module.WHERE == "file"

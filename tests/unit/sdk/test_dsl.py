@@ -70,6 +70,21 @@ def test_steps_defined_in_files_are_referenced_by_path_installed_ones_by_module(
     assert step(steps.noop).module_ref() == "mlkube.testing.steps"
 
 
+def test_a_step_from_a_file_ships_the_files_text_and_an_installed_one_does_not() -> None:
+    spec = toy.compile()
+    python = {s.name: s.python for s in spec.steps}
+    assert python["split"] is not None and python["split"].source is not None
+    with open(__file__, encoding="utf-8") as handle:
+        assert python["split"].source == handle.read()
+
+    @pipeline
+    def installed() -> None:
+        step(steps.noop)()
+
+    [noop] = installed.compile().steps
+    assert noop.python is not None and noop.python.source is None
+
+
 def test_a_multi_output_step_must_be_indexed() -> None:
     @pipeline
     def bad() -> None:

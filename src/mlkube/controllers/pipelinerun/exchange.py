@@ -43,6 +43,9 @@ class ExecutorCall:
     python: PythonTarget | None = None
     command: tuple[str, ...] | None = None
     env: dict[str, str] = field(default_factory=dict)
+    # Where the workload starts when the step names no workingDir; None: this machine's
+    # attempt folder, or the folder of the step's `.py` file.
+    cwd: str | None = None
 
 
 class StepExchange(Protocol):
@@ -152,7 +155,8 @@ class ObjectStoreExchange:
             "MLKUBE_RESULT_URI": self.store.url(f"{prefix}/result.json"),
             "MLKUBE_ARTIFACT_STORE": root,
         }
-        return ExecutorCall(folder=folder, command=EXECUTOR_MODULE_COMMAND, env=env)
+        # A pod has none of this machine's folders; /tmp is its writable scratch space.
+        return ExecutorCall(folder=folder, command=EXECUTOR_MODULE_COMMAND, env=env, cwd="/tmp")
 
     def discard_result(self, attempt: AttemptPath) -> None:
         self.store.delete_prefix(f"{attempt_prefix(attempt)}/result.json")

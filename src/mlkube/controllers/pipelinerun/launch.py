@@ -3,15 +3,18 @@ the controller's `StepExchange`, see `exchange`)."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 from typing import Any
 
+from mlkube.api.meta import GROUP_VERSION
 from mlkube.api.pipeline import StepSpec
 from mlkube.api.resources import format_gpus
+from mlkube.api.workload_labels import step_labels
 from mlkube.controllers.pipelinerun.exchange import EXECUTOR, ExecutorCall
 from mlkube.controllers.pipelinerun.volumes import StepVolumes
-from mlkube.runtime.base import GpuDevice, WorkloadSpec
+from mlkube.runtime.base import GpuDevice, WorkloadOwner, WorkloadSpec
 from mlkube.scheduling.node_fit import Grant
 from mlkube.storage.cache import cache_key, source_fingerprint
 from mlkube.storage.layout import DataDir
@@ -30,6 +33,13 @@ class StepAttempt:
     @property
     def workload_id(self) -> str:
         return f"{self.namespace}/{self.run}/{self.run_uid[:8]}/{self.step}/{self.attempt}"
+
+    @property
+    def owner(self) -> WorkloadOwner | None:
+        """The run, which the attempt's pod lives as long as (None for a run with no uid)."""
+        if not self.run_uid:
+            return None
+        return WorkloadOwner(GROUP_VERSION, "PipelineRun", self.run, self.run_uid)
 
 
 # InferenceService replicas share these key shapes, with `~SERVICE` for `run` and `REV.rN` for
@@ -64,7 +74,12 @@ def step_cache_key(step: StepSpec, inputs: dict[str, dict[str, Any]]) -> str:
     }
     if step.python is not None:
         material["python"] = step.python.to_dict()
-        material["code"] = source_fingerprint(step.python.module)
+        shipped = step.python.source
+        material["code"] = (
+            "sha256:" + hashlib.sha256(shipped.encode()).hexdigest()
+            if shipped is not None
+            else source_fingerprint(step.python.module)
+        )
     else:
         material["command"] = [*(step.command or []), *step.args]
     return cache_key(material)
@@ -93,10 +108,10 @@ def workload_spec(
     env.update(call.env)
     env.update(volumes.env if volumes else {})  # MLKUBE_VOLUME_*: where each volume is
     preload: tuple[str, ...] = ()
-    cwd = step.working_dir or str(folder)
+    cwd = step.working_dir or call.cwd or str(folder)
     if step.python is not None:
         preload = (EXECUTOR.module, step.python.module)
-        if step.working_dir is None and step.python.module.endswith(".py"):
+        if step.working_dir is None and call.cwd is None and step.python.module.endswith(".py"):
             cwd = os.path.dirname(step.python.module)
     return WorkloadSpec(
         id=attempt.workload_id,
@@ -111,6 +126,8 @@ def workload_spec(
         gpus=gpus,
         isolation=step.isolation,
         preload=preload,
+        labels=step_labels(attempt.run, attempt.step, attempt.attempt),
+        owner=attempt.owner,
     )
 
 

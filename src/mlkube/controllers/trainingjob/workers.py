@@ -12,8 +12,10 @@ import os
 import socket
 from pathlib import Path
 
+from mlkube.api.meta import GROUP_VERSION
 from mlkube.api.trainingjob import TrainingJob
-from mlkube.runtime.base import GpuDevice, PythonTarget, WorkloadSpec
+from mlkube.api.workload_labels import worker_labels
+from mlkube.runtime.base import GpuDevice, PythonTarget, WorkloadOwner, WorkloadSpec
 from mlkube.scheduling.node_fit import Grant
 from mlkube.storage.layout import DataDir
 
@@ -27,6 +29,7 @@ __all__ = [
     "worker_log",
     "worker_spec",
     "workload_id",
+    "workload_owner",
 ]
 
 MASTER_ADDR = "127.0.0.1"  # every worker runs on this node
@@ -45,6 +48,14 @@ def workload_id(job: TrainingJob, rank: int, start: int) -> str:
     meta = job.metadata
     uid = (meta.uid or "")[:8]
     return f"{gang_id(meta.namespace or '', meta.name or '')}/{uid}/w{rank}/{start}"
+
+
+def workload_owner(job: TrainingJob) -> WorkloadOwner | None:
+    """The job, which its workers' pods live as long as (None for a job with no uid)."""
+    meta = job.metadata
+    if not meta.uid or not meta.name:
+        return None
+    return WorkloadOwner(GROUP_VERSION, "TrainingJob", meta.name, meta.uid)
 
 
 def job_dir(data: DataDir, namespace: str, name: str) -> Path:
@@ -118,4 +129,6 @@ def worker_spec(
         # A fresh interpreter per worker, as a pod would be: distributed frameworks (NCCL,
         # CUDA) must not inherit state from a forked parent.
         isolation="process",
+        labels=worker_labels(meta.name or "", rank, start),
+        owner=workload_owner(job),
     )

@@ -10,31 +10,15 @@ two long names that share a prefix still differ.
 
 from __future__ import annotations
 
-import hashlib
 import re
 
-MAX_LABEL = 63
-_HASH_LEN = 8
+# Label values are shared with the SDK, which selects pods by them: they live in `api`.
+from mlkube.api.short_names import HASH_LEN as _HASH_LEN
+from mlkube.api.short_names import MAX_LABEL, digest, label_value, shorten
+
+__all__ = ["MAX_LABEL", "digest", "dns1035_label", "dns_label", "label_value", "shorten"]
+
 _NOT_DNS = re.compile(r"[^a-z0-9-]+")
-_EDGE_PUNCTUATION = "-_."
-
-
-def digest(text: str) -> str:
-    """The first 8 hex digits of the SHA-256 of `text`: the suffix of a shortened name."""
-    return hashlib.sha256(text.encode()).hexdigest()[:_HASH_LEN]
-
-
-def shorten(text: str, limit: int = MAX_LABEL) -> str:
-    """`text` if it fits in `limit`, else a prefix, `-` and the digest of the whole `text`."""
-    if len(text) <= limit:
-        return text
-    prefix = text[: limit - _HASH_LEN - 1].rstrip(_EDGE_PUNCTUATION)
-    return f"{prefix}-{digest(text)}"
-
-
-def label_value(text: str) -> str:
-    """A valid label value (at most 63 characters) for one of our names."""
-    return shorten(text).strip(_EDGE_PUNCTUATION)
 
 
 def dns_label(*parts: str, limit: int = MAX_LABEL) -> str:

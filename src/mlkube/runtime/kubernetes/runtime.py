@@ -17,24 +17,28 @@ How the end of a workload is learnt: one watch on every pod labelled `mlkube.io/
 has been copied to the spec's `log_path` (best effort). Creating and deleting pods happens on
 a worker thread, in order, so `start` and `stop` return at once.
 
-What this runtime does not do: `usage` is None (there is no metrics-server client here);
-`node()` is the whole cluster as one node (`cluster_node`), so kube-scheduler may still leave
-an admitted pod Pending when no single node fits it.
+Usage comes from the cluster's resource metrics API (metrics-server), sampled every
+`sample_seconds` (`pod_metrics`); it stays None on a cluster without that API.
+
+What this runtime does not do: `node()` is the whole cluster as one node (`cluster_node`), so
+kube-scheduler may still leave an admitted pod Pending when no single node fits it.
 
 On an operator restart: `close` leaves pods running, so work survives the operator. The new
 process's controllers find steps recorded Running that their runtime does not know and launch
 the same workload id again; a pod of that id that still runs is then ADOPTED (watched, not
 recreated), and a finished one is deleted and created anew (the controller runs the attempt
-again only when no result was written). Pods of ids no controller asks for again (their run
-was deleted while the operator was down) are left to run to their end and stay until deleted
-by hand: they have no owner reference, the runtime knowing nothing of the objects they serve.
+again only when no result was written).
+
+How long a finished pod stays: a workload whose spec names an `owner` (a step's run, a
+worker's job) keeps its pod after `forget`, as Argo Workflows keeps a workflow's pods, so
+`kubectl logs` and the SDK still read it; the pod's owner reference lets Kubernetes' garbage
+collector delete it with that object, also when it is deleted while no operator runs. A
+workload without an owner has its pod deleted by `forget`.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import math
 import queue
 import threading
 import time
@@ -47,9 +51,16 @@ from kubernetes.client.exceptions import ApiException
 
 from mlkube.runtime.base import ExitHandler, NodeInfo, Usage, WorkloadExit, WorkloadSpec
 from mlkube.runtime.kubernetes.cluster_node import cluster_node
+from mlkube.runtime.kubernetes.pod_api import PodApi, status_message
 from mlkube.runtime.kubernetes.pod_exits import pod_exit, pod_finished
+from mlkube.runtime.kubernetes.pod_metrics import (
+    DEFAULT_SAMPLE_SECONDS,
+    PodMetricsSampler,
+    WatchedPod,
+    list_pod_metrics,
+)
 from mlkube.runtime.kubernetes.pod_watch import Pod, PodWatch
-from mlkube.runtime.kubernetes.raw import body, bytes_of, json_of
+from mlkube.runtime.kubernetes.raw import json_of
 from mlkube.runtime.kubernetes.settings import ClusterSettings
 from mlkube.runtime.kubernetes.workload_pod import WORKLOAD_LABEL, workload_id_of, workload_pod
 
@@ -94,8 +105,14 @@ class KubernetesRuntime:
         *,
         namespace_of: Callable[[str], str] = namespace_in_id,
         clock: Callable[[], float] = time.time,
+        sample_seconds: float = DEFAULT_SAMPLE_SECONDS,
     ) -> None:
+        """`sample_seconds`: how often the pods' metrics are read (see `pod_metrics`)."""
         self._core = CoreV1Api(api_client)
+        self._pods = PodApi(self._core)
+        self._metrics = PodMetricsSampler(
+            list_pod_metrics(api_client), self._watched_pods, sample_seconds=sample_seconds
+        )
         self._settings = settings or ClusterSettings()
         self._namespace_of = namespace_of
         self._clock = clock
@@ -116,6 +133,7 @@ class KubernetesRuntime:
         for thread in self._threads:
             thread.start()
         self._watch.start()
+        self._metrics.start()
 
     # -- the Runtime protocol ---------------------------------------------------------------
 
@@ -160,17 +178,23 @@ class KubernetesRuntime:
             return {id for id, w in self._workloads.items() if not w.delivered}
 
     def usage(self, id: str) -> Usage | None:
-        """Always None: reading pod metrics needs a metrics-server client, not built."""
-        return None
+        """See `Runtime.usage`: the pod's samples from the metrics API (`pod_metrics`), also
+        None before its first sample and on a cluster without that API."""
+        with self._lock:
+            workload = self._workloads.get(id)
+            ended = workload is not None and workload.exit is not None
+        return None if workload is None else self._metrics.usage(id, ended=ended)
 
     def forget(self, id: str) -> None:
-        """Drop a delivered workload and delete its finished pod object."""
+        """Drop a delivered workload; delete its finished pod unless the spec has an owner
+        (then the pod stays, for its log, until the garbage collector deletes it with it)."""
         with self._lock:
             workload = self._workloads.get(id)
             if workload is None or not workload.delivered:
                 return
             del self._workloads[id]
-        self._requests.put(lambda: self._delete(workload))
+        if workload.spec.owner is None:
+            self._requests.put(lambda: self._delete(workload))
 
     def close(self) -> None:
         """Stop watching and deliver the exits already found; running pods keep running.
@@ -180,6 +204,7 @@ class KubernetesRuntime:
                 return
             self._closed = True
         self._watch.close()
+        self._metrics.close()
         self._requests.put(None)
         self._exits.put(None)
         self._handler_set.set()  # no handler: the exits found are dropped with the runtime
@@ -200,20 +225,25 @@ class KubernetesRuntime:
                 return None
             workload = _Workload(spec, namespace, pod)
             self._workloads[spec.id] = workload
-            return workload
+        self._metrics.track(spec.id)
+        return workload
+
+    def _watched_pods(self) -> list[WatchedPod]:
+        """What the metrics sampler reads: every known workload's pod, running or not."""
+        with self._lock:
+            return [
+                WatchedPod(id, w.namespace, w.name, running=w.created and w.exit is None)
+                for id, w in self._workloads.items()
+            ]
 
     def _create(self, workload: _Workload) -> None:
         if self._stopped_before_creation(workload):
             return
         try:
-            self._core.create_namespaced_pod(
-                workload.namespace, body(workload.pod), _preload_content=False
-            )
+            self._pods.create(workload.pod)
         except ApiException as err:
             if err.status != 409 or not self._adopt_or_replace(workload):
-                self._decide(
-                    workload, _launch_failed(workload, _status_message(err), self._clock())
-                )
+                self._decide(workload, _launch_failed(workload, status_message(err), self._clock()))
                 return
         except Exception as err:  # refused by the client itself, or the server unreachable
             self._decide(workload, _launch_failed(workload, str(err), self._clock()))
@@ -238,7 +268,7 @@ class KubernetesRuntime:
     def _adopt_or_replace(self, workload: _Workload) -> bool:
         """A pod of that name exists: adopt it if it runs this workload, else replace a
         finished one of ours. False when neither works (another owner's pod, or it stays)."""
-        existing = self._read_pod(workload)
+        existing = self._pods.read(workload.namespace, workload.name)
         if existing is None or workload_id_of(existing) != workload.spec.id:
             return existing is None and self._create_again(workload)
         terminating = existing["metadata"].get("deletionTimestamp")
@@ -252,15 +282,13 @@ class KubernetesRuntime:
             return True
         with self._lock:
             workload.ignored_uids.add(str(existing["metadata"].get("uid")))
-        self._delete_pod(workload.namespace, workload.name, grace_seconds=1)
+        self._pods.delete(workload.namespace, workload.name, grace_seconds=1)
         return self._create_again(workload)
 
     def _create_again(self, workload: _Workload) -> bool:
         for _ in range(_REPLACE_TRIES):
             try:
-                self._core.create_namespaced_pod(
-                    workload.namespace, body(workload.pod), _preload_content=False
-                )
+                self._pods.create(workload.pod)
                 return True
             except ApiException as err:
                 if err.status != 409:
@@ -268,42 +296,14 @@ class KubernetesRuntime:
             time.sleep(0.1)
         return False
 
-    def _read_pod(self, workload: _Workload) -> Pod | None:
-        try:
-            response = self._core.read_namespaced_pod(
-                workload.name, workload.namespace, _preload_content=False
-            )
-        except ApiException as err:
-            if err.status == 404:
-                return None
-            raise
-        pod: Pod = json_of(response)
-        return pod
-
     def _delete(self, workload: _Workload) -> None:
-        gone = self._delete_pod(
+        gone = self._pods.delete(
             workload.namespace, workload.name, grace_seconds=workload.grace_seconds
         )
         with self._lock:
             undecided = workload.exit is None
         if gone and undecided:  # deleted before the watch saw it: it is stopped all the same
             self._observe(workload.pod, True)
-
-    def _delete_pod(self, namespace: str, name: str, *, grace_seconds: float) -> bool:
-        """Delete a pod; True when it was already gone. A grace period of 0 would make the
-        API server forget the pod before its kubelet has killed it, so 1 second is the least."""
-        try:
-            self._core.delete_namespaced_pod(
-                name,
-                namespace,
-                grace_period_seconds=max(1, math.ceil(grace_seconds)),
-                _preload_content=False,
-            )
-        except ApiException as err:
-            if err.status == 404:
-                return True
-            log.warning("cannot delete pod %s/%s: %s", namespace, name, err.reason)
-        return False
 
     def _work(self) -> None:
         while True:
@@ -382,11 +382,9 @@ class KubernetesRuntime:
         if not workload.created:
             return
         try:
-            response = self._core.read_namespaced_pod_log(
-                workload.name, workload.namespace, _preload_content=False
-            )
+            data = self._pods.log(workload.namespace, workload.name)
             with open(workload.spec.log_path, "ab") as out:
-                out.write(bytes_of(response))
+                out.write(data)
         except (ApiException, OSError) as err:
             log.debug("no log copied for %s: %s", workload.spec.id, err)
 
@@ -394,14 +392,3 @@ class KubernetesRuntime:
 def _launch_failed(workload: _Workload, detail: str, now: float) -> WorkloadExit:
     message = f"cannot create pod {workload.namespace}/{workload.name}: {detail}"
     return WorkloadExit(workload.spec.id, None, None, "LaunchFailed", message, now)
-
-
-def _status_message(err: ApiException) -> str:
-    """The API server's `Status.message`, else the HTTP reason."""
-    try:
-        status = json.loads(err.body or "")
-    except (TypeError, ValueError):
-        status = None
-    if isinstance(status, dict) and status.get("message"):
-        return str(status["message"])
-    return f"{err.status} {err.reason}"

@@ -6,6 +6,10 @@ What the `KubernetesRuntime` creates for each workload it launches:
   `ns-run-uid-step-attempt`), shortened with a digest when it does not fit; the same name is
   the value of the label `mlkube.io/workload`, which the runtime's watch selects on, and the
   full id is kept in the annotation `mlkube.io/workload-id`;
+- the spec's own `labels` beside ours (which object it serves: `api.workload_labels`), and
+  its `owner` as the pod's controller owner reference, with `blockOwnerDeletion: false`: the
+  garbage collector deletes the pod with its run or job, and the operator needs no right to
+  set finalizers on our kinds (which blocking the owner's deletion would ask for);
 - the command: the spec's own, or for a Python target `python -m mlkube.runtime.local.entry
   MODULE FUNCTION ARGS...`, the fresh-interpreter form of the local runtime (the image holds
   mlkube; `isolation` and `preload` have no meaning in a pod, which is always a fresh process);
@@ -31,7 +35,8 @@ from typing import Any
 
 from mlkube.api.quantity import format_bytes
 from mlkube.api.resources import GpuChoice
-from mlkube.runtime.base import GpuDevice, WorkloadSpec
+from mlkube.api.workload_labels import WORKLOAD_CONTAINER
+from mlkube.runtime.base import GpuDevice, WorkloadOwner, WorkloadSpec
 from mlkube.runtime.kubernetes.gpus import GpuScheduling, gpu_scheduling
 from mlkube.runtime.kubernetes.names import dns_label
 from mlkube.runtime.kubernetes.pods import container, labels, object_meta, pod_spec
@@ -72,7 +77,7 @@ def workload_pod(spec: WorkloadSpec, namespace: str, settings: ClusterSettings) 
     gpus = _gpu_scheduling(spec, settings)
     env = {**gpus.env, **spec.env, "MLKUBE_WORKLOAD_ID": spec.id}
     main = container(
-        "workload",
+        WORKLOAD_CONTAINER,
         command=workload_command(spec),
         env=env,
         resources=_resources(spec, gpus, settings),
@@ -80,12 +85,31 @@ def workload_pod(spec: WorkloadSpec, namespace: str, settings: ClusterSettings) 
     )
     main["workingDir"] = spec.cwd
     main["volumeMounts"] += volume_mounts(spec.mounts)
-    run = spec.id.split("/")[1] if "/" in spec.id else spec.id
-    meta = object_meta(name, namespace, labels=labels("workload", run, workload=name), owner=None)
+    meta = object_meta(name, namespace, labels=_pod_labels(spec, name), owner=_owner(spec.owner))
     meta["annotations"] = {WORKLOAD_ANNOTATION: spec.id}
     pod = pod_spec(main, gpus, settings, restart_policy="Never")
     pod["volumes"] += claim_volumes(spec.mounts)
     return {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": pod}
+
+
+def _pod_labels(spec: WorkloadSpec, name: str) -> dict[str, str]:
+    """The spec's labels, then ours: the runtime's watch selects on `mlkube.io/workload`,
+    which a spec's label must not override."""
+    run = spec.id.split("/")[1] if "/" in spec.id else spec.id
+    return {**spec.labels, **labels("workload", run, workload=name)}
+
+
+def _owner(owner: WorkloadOwner | None) -> dict[str, Any] | None:
+    if owner is None:
+        return None
+    return {
+        "apiVersion": owner.api_version,
+        "kind": owner.kind,
+        "name": owner.name,
+        "uid": owner.uid,
+        "controller": True,
+        "blockOwnerDeletion": False,
+    }
 
 
 def _resources(

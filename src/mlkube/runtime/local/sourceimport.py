@@ -41,21 +41,41 @@ def module_name_for_path(path: str) -> str:
     return f"{_PREFIX}{safe_stem}_{_fnv1a64(absolute):016x}"
 
 
-def import_source(ref: str) -> ModuleType:
+def import_source(ref: str, *, source: str | None = None) -> ModuleType:
     """Import `ref` (a dotted module name or a `.py` path) and return the module.
 
     A module name goes through the normal import system (cached in `sys.modules`). A path is
     imported under `module_name_for_path(ref)`, with its directory put at the front of
     `sys.path` so its siblings import; the cached module is reused while the file's mtime is
     unchanged and replaced by a fresh import when it changed. Import errors propagate.
+
+    `source` is the file's text as it was when the step was submitted, for a process that
+    cannot see the file (a pod on a cluster): when no file is at `ref`, that text is written
+    to a private folder and imported under the SAME module name, so objects pickled by one
+    step (by reference to that name) load in the next, wherever each ran.
     """
     if not is_source_path(ref):
         return importlib.import_module(ref)
-    return _import_file(os.path.abspath(ref))
+    path = os.path.abspath(ref)
+    if source is not None and not os.path.exists(path):
+        return _import_file(_materialized(path, source), name=module_name_for_path(path))
+    return _import_file(path)
 
 
-def _import_file(path: str) -> ModuleType:
-    name = module_name_for_path(path)
+def _materialized(path: str, source: str) -> str:
+    """`source` as a file named like `path` in this process's temporary folder."""
+    import tempfile  # only where a shipped source is used
+
+    folder = os.path.join(tempfile.gettempdir(), "mlkube-src", module_name_for_path(path))
+    os.makedirs(folder, exist_ok=True)
+    copy = os.path.join(folder, os.path.basename(path))
+    with open(copy, "w", encoding="utf-8") as handle:
+        handle.write(source)
+    return copy
+
+
+def _import_file(path: str, *, name: str | None = None) -> ModuleType:
+    name = name or module_name_for_path(path)
     mtime_ns = os.stat(path).st_mtime_ns
     cached = sys.modules.get(name)
     if cached is not None and cached.__dict__.get(_MTIME_KEY) == mtime_ns:

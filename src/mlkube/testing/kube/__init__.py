@@ -16,7 +16,9 @@ serviceaccounts, resourcequotas, persistentvolumeclaims, events), apps/v1 (deplo
 coordination.k8s.io/v1 leases, scheduling.k8s.io/v1 priorityclasses, apiextensions.k8s.io/v1
 customresourcedefinitions (stored and Established at once; what they define is not served:
 every `mlkube.io` kind is served from the start) and every `mlkube.io` kind as a custom
-resource. Built-in objects are validated against the upstream OpenAPI
+resource; and the resource metrics API (`metrics.k8s.io/v1beta1` PodMetrics, for
+`kubectl top pod`), whose values are the local processes' (see `metrics`; leave it out with
+`metrics_api=False`). Built-in objects are validated against the upstream OpenAPI
 schemas (`kubernetes_validate`, strict) and ours by the models their CRDs come from; a bad
 object gets a 422 `Invalid` Status with `details.causes`, as from a kube-apiserver.
 

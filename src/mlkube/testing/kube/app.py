@@ -7,6 +7,7 @@ Every failure is a Kubernetes `Status` body (through `mlkube.server.errors`).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -23,6 +24,7 @@ from mlkube.server.errors import (
 from mlkube.testing.kube import discovery, openapi, reads, writes
 from mlkube.testing.kube.addons import served_version_schema
 from mlkube.testing.kube.context import FakeApiContext
+from mlkube.testing.kube.metrics import FakePodMetrics, api_group, metrics_routes
 from mlkube.testing.kube.routing import Target, parse
 
 Handler = Callable[[FakeApiContext, Request, Target], Awaitable[Response]]
@@ -37,8 +39,9 @@ HANDLERS: dict[str, Handler] = {
 }
 
 
-def create_app(ctx: FakeApiContext) -> Starlette:
-    """The app serving `ctx.store` as a kube-apiserver would."""
+def create_app(ctx: FakeApiContext, pod_metrics: FakePodMetrics | None = None) -> Starlette:
+    """The app serving `ctx.store` as a kube-apiserver would; with `pod_metrics`, also the
+    resource metrics API (`metrics`)."""
 
     async def resources(request: Request) -> Response:
         try:
@@ -52,7 +55,9 @@ def create_app(ctx: FakeApiContext) -> Starlette:
         except Exception as err:
             return any_error_response(err)
 
-    routes = [*_discovery_routes(ctx.kubernetes_version)]
+    routes = metrics_routes(pod_metrics) if pod_metrics is not None else []
+    extra_groups = [api_group()] if pod_metrics is not None else []
+    routes += _discovery_routes(ctx.kubernetes_version, extra_groups)
     routes.append(
         Route("/{path:path}", resources, methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
     )
@@ -68,7 +73,7 @@ def _installed(ctx: FakeApiContext, target: Target) -> bool:
     return not served.requires_crd or served_version_schema(ctx.store, served) is not None
 
 
-def _discovery_routes(kubernetes_version: str) -> list[Route]:
+def _discovery_routes(kubernetes_version: str, extra_groups: list[dict[str, Any]]) -> list[Route]:
     minor = kubernetes_version.split(".")[1]
 
     async def ok(request: Request) -> Response:
@@ -81,7 +86,7 @@ def _discovery_routes(kubernetes_version: str) -> list[Route]:
         return JSONResponse(discovery.api_versions(request.url.netloc))
 
     async def apis(request: Request) -> Response:
-        return JSONResponse(discovery.api_group_list())
+        return JSONResponse(discovery.api_group_list(extra_groups))
 
     async def group(request: Request) -> Response:
         versions = discovery.groups().get(request.path_params["group"])

@@ -17,6 +17,7 @@ from mlkube.testing.kube.deployments import DeploymentController
 from mlkube.testing.kube.jobs import JobController
 from mlkube.testing.kube.kubelet import FakeKubelet
 from mlkube.testing.kube.loop import ReconcileLoop
+from mlkube.testing.kube.metrics import FakePodMetrics
 from mlkube.testing.kube.resources import POD
 from mlkube.testing.kube.scheduling import FakeNode
 from mlkube.testing.kube.server import FakeKubeApiServer
@@ -31,7 +32,9 @@ class FakeKubeCluster:
     """A fake cluster in this process: API server on loopback plus the `controllers` named
     (any of `CONTROLLERS`; leave one out to drive its part of the cluster from a test).
 
-    Files (pods' folders and logs, the kubeconfig) go under `workdir`.
+    Files (pods' folders and logs, the kubeconfig) go under `workdir`. `metrics_api`: serve
+    the resource metrics API (`metrics`: PodMetrics of the kubelet's processes), as a cluster
+    with metrics-server does; without it that API is a 404, as on a cluster without one.
     """
 
     def __init__(
@@ -42,6 +45,7 @@ class FakeKubeCluster:
         controllers: Collection[str] = CONTROLLERS,
         kubernetes_version: str = DEFAULT_KUBERNETES_VERSION,
         event_retention: int = 10000,
+        metrics_api: bool = True,
     ) -> None:
         unknown = set(controllers) - set(CONTROLLERS)
         if unknown:
@@ -59,6 +63,8 @@ class FakeKubeCluster:
             pod_log=self._pod_log,
         )
         self.store = self.server.store
+        if metrics_api:
+            self.server.pod_metrics = FakePodMetrics(self.store, self._pod_pid)
         self._loops: list[ReconcileLoop] = []
 
     @property
@@ -73,6 +79,9 @@ class FakeKubeCluster:
 
     def _pod_log(self, namespace: str, name: str) -> Path | None:
         return None if self.kubelet is None else self.kubelet.log_path(namespace, name)
+
+    def _pod_pid(self, uid: str) -> int | None:
+        return None if self.kubelet is None else self.kubelet.process_id(uid)
 
     def start(self) -> None:
         """Serve, write the kubeconfig, register the nodes and start the controllers."""
@@ -183,6 +192,7 @@ def fake_kube_cluster(
     controllers: Collection[str] = CONTROLLERS,
     kubernetes_version: str = DEFAULT_KUBERNETES_VERSION,
     event_retention: int = 10000,
+    metrics_api: bool = True,
 ) -> Iterator[FakeKubeCluster]:
     """A started `FakeKubeCluster` working under `tmp_path`, stopped on exit."""
     cluster = FakeKubeCluster(
@@ -191,6 +201,7 @@ def fake_kube_cluster(
         controllers=controllers,
         kubernetes_version=kubernetes_version,
         event_retention=event_retention,
+        metrics_api=metrics_api,
     )
     with cluster:
         yield cluster

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from mlkube.api.meta import API_GROUP
@@ -70,13 +71,14 @@ def api_group(name: str, versions: list[str]) -> dict[str, Any]:
     }
 
 
-def api_group_list() -> dict[str, Any]:
-    """`GET /apis`."""
+def api_group_list(extra: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
+    """`GET /apis`; `extra`: entries of groups served beside the resource table (metrics)."""
     items = []
     for name, versions in groups().items():
         item = api_group(name, versions)
         del item["kind"], item["apiVersion"]
         items.append(item)
+    items += extra
     return {"kind": "APIGroupList", "apiVersion": "v1", "groups": items}
 
 

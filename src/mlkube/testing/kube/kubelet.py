@@ -120,6 +120,13 @@ class FakeKubelet:
         """The log file of the pod's latest process, or None if none was started."""
         return self._logs.get((namespace, name))
 
+    def process_id(self, uid: str) -> int | None:
+        """The pid of the pod's running container process, or None (none started, restarting,
+        or gone). Safe to call from any thread (one read of the kubelet's table)."""
+        container = self._containers.get(uid)
+        process = container.process if container is not None else None
+        return process.popen.pid if process is not None else None
+
     def reconcile(self) -> None:
         """One pass over every pod: schedule, start, observe, terminate."""
         pods, _ = self._store.list(POD.resource)

@@ -15,6 +15,7 @@ from mlkube.api.clock import SystemClock
 from mlkube.store.base import ResourceStore
 from mlkube.testing.kube.app import create_app
 from mlkube.testing.kube.context import FakeApiContext
+from mlkube.testing.kube.metrics import FakePodMetrics
 from mlkube.testing.kube.resources import NAMESPACE
 from mlkube.testing.kube.validation import DEFAULT_KUBERNETES_VERSION
 from mlkube.testing.memory_store import MemoryStore
@@ -38,12 +39,14 @@ class FakeKubeApiServer:
         kubernetes_version: str = DEFAULT_KUBERNETES_VERSION,
         event_retention: int = 10000,
         pod_log: Callable[[str, str], Path | None] = lambda _ns, _name: None,
+        pod_metrics: FakePodMetrics | None = None,
     ) -> None:
         self.store = store or MemoryStore(
             clock=SystemClock(), event_retention=event_retention, poll_interval=0.1
         )
         self.kubernetes_version = kubernetes_version
         self.context = FakeApiContext(self.store, kubernetes_version, pod_log)
+        self.pod_metrics = pod_metrics  # the resource metrics API, when served (`metrics`)
         self._socket: socket.socket | None = None
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -61,7 +64,7 @@ class FakeKubeApiServer:
         sock.bind(("127.0.0.1", 0))
         self._socket, self.port = sock, sock.getsockname()[1]
         config = uvicorn.Config(
-            create_app(self.context),
+            create_app(self.context, self.pod_metrics),
             log_level="warning",
             access_log=False,
             lifespan="off",
