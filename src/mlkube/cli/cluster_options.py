@@ -3,20 +3,23 @@
     @cluster_settings_options
     def operator(..., settings: ClusterSettings) -> None:
 
-adds `--image`, `--artifact-store`, `--artifact-credentials-secret` and `--gpu-product`,
-each also read from an environment variable (`MLKUBE_IMAGE`, `MLKUBE_ARTIFACT_STORE`,
-`MLKUBE_ARTIFACT_CREDENTIALS_SECRET`, `MLKUBE_GPU_PRODUCTS` with products separated by spaces),
-which is how the operator's Deployment sets them, and hands the command one `settings`.
+adds `--image`, `--artifact-store`, `--artifact-credentials-secret`, `--node-groups` and
+`--gpu-product`, each also read from an environment variable (`MLKUBE_IMAGE`,
+`MLKUBE_ARTIFACT_STORE`, `MLKUBE_ARTIFACT_CREDENTIALS_SECRET`, `MLKUBE_NODE_GROUPS`,
+`MLKUBE_GPU_PRODUCTS` with products separated by spaces), which is how the operator's
+Deployment sets them, and hands the command one `settings`.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
 
+from mlkube.api.nodegroups import NodeGroupsError, NodeGroupSpec, parse_node_groups
 from mlkube.runtime.kubernetes.errors import TranslationError
 from mlkube.runtime.kubernetes.settings import DEFAULT_IMAGE, ClusterSettings
 from mlkube.storage.objectstore import open_object_store
@@ -51,6 +54,15 @@ _OPTIONS = (
         default=None,
         help="Secret, in each run's namespace, whose keys become the step pods' environment "
         "(AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL, ...).",
+    ),
+    click.option(
+        "--node-groups",
+        envvar="MLKUBE_NODE_GROUPS",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        default=None,
+        help="YAML list of the node groups the cluster grows on demand (cluster autoscaler, "
+        "Karpenter): work is admitted up to each group's max, and its pods wait Pending for "
+        "the nodes ($MLKUBE_NODE_GROUPS).",
     ),
     click.option(
         "--gpu-product",
@@ -95,15 +107,23 @@ def cluster_settings(
     artifact_store: str | None,
     artifact_credentials_secret: str | None,
     gpu_product: tuple[str, ...],
+    node_groups: Path | None = None,
 ) -> ClusterSettings:
     """The settings the options ask for, checked: a bad value is a `click.BadParameter`."""
     checked_artifact_store(artifact_store)
+    groups: tuple[NodeGroupSpec, ...] = ()
+    if node_groups is not None:
+        try:
+            groups = parse_node_groups(node_groups.read_text(), source=str(node_groups))
+        except (NodeGroupsError, OSError) as e:
+            raise click.BadParameter(str(e), param_hint="--node-groups") from None
     try:
         return ClusterSettings(
             image=image,
             artifact_store=artifact_store,
             artifact_credentials_secret=artifact_credentials_secret,
             gpu_products=gpu_products(gpu_product),
+            node_groups=groups,
         )
     except TranslationError as e:
         raise click.BadParameter(str(e)) from None
@@ -119,6 +139,7 @@ def cluster_settings_options(command: Callable[..., Any]) -> Callable[..., Any]:
         artifact_store: str | None,
         artifact_credentials_secret: str | None,
         gpu_product: tuple[str, ...],
+        node_groups: Path | None,
         **kwargs: Any,
     ) -> Any:
         settings = cluster_settings(
@@ -126,6 +147,7 @@ def cluster_settings_options(command: Callable[..., Any]) -> Callable[..., Any]:
             artifact_store=artifact_store,
             artifact_credentials_secret=artifact_credentials_secret,
             gpu_product=gpu_product,
+            node_groups=node_groups,
         )
         return command(*args, settings=settings, **kwargs)
 

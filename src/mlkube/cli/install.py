@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from mlkube.api.nodegroups import NodeGroupsError, parse_node_groups
 from mlkube.cli.cluster_options import checked_artifact_store
 from mlkube.install import (
     DEFAULT_IMAGE,
@@ -86,6 +87,13 @@ from mlkube.install.helm import helm_chart
     default=None,
     help="Secret, in each run's namespace, that gives step pods their AWS_* credentials.",
 )
+@click.option(
+    "--node-groups",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="YAML list of the node groups the cluster grows on demand; goes into the "
+    "operator's ConfigMap (see `mlkube operator --node-groups`).",
+)
 def install(
     kubernetes: bool,
     image: str,
@@ -97,6 +105,7 @@ def install(
     context: str | None,
     artifact_store: str | None,
     artifact_credentials_secret: str | None,
+    node_groups: Path | None,
 ) -> None:
     """Print everything a Kubernetes cluster needs to run mlkube.
 
@@ -112,6 +121,7 @@ def install(
     store = {
         "artifact_store": artifact_store,
         "artifact_credentials_secret": artifact_credentials_secret,
+        "node_groups": _checked_node_groups(node_groups),
     }
     if apply:
         if output is not None or helm is not None:
@@ -123,9 +133,9 @@ def install(
     if helm is not None:
         if output is not None:
             raise click.UsageError("give -o (a kustomize base) or --helm (a chart), not both")
-        if artifact_store or artifact_credentials_secret:
+        if any(store.values()):
             raise click.UsageError(
-                "a chart takes no store settings: create the ConfigMap mlkube-operator-config "
+                "a chart takes no operator settings: create the ConfigMap mlkube-operator-config "
                 "in the release's namespace (see the README)"
             )
         _write(helm, helm_chart())
@@ -159,3 +169,15 @@ def _write(folder: Path, files: dict[str, str]) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
     click.echo(f"wrote {len(files)} files to {folder}", err=True)
+
+
+def _checked_node_groups(path: Path | None) -> str | None:
+    """The file's text once it parses as node groups; a usage error naming the field if not."""
+    if path is None:
+        return None
+    text = path.read_text()
+    try:
+        parse_node_groups(text, source=str(path))
+    except NodeGroupsError as e:
+        raise click.BadParameter(str(e), param_hint="--node-groups") from None
+    return text

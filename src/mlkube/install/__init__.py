@@ -35,11 +35,12 @@ def install_manifests(
     namespace: str = DEFAULT_NAMESPACE,
     artifact_store: str | None = None,
     artifact_credentials_secret: str | None = None,
+    node_groups: str | None = None,
 ) -> list[dict[str, Any]]:
     """Every object to apply, in order: the CRDs first, then the operator's objects (with,
-    after its Namespace, its ConfigMap when `artifact_store` or `artifact_credentials_secret`
-    is given), then the
-    ClusterRoles that add our kinds to the built-in `view`, `edit` and `admin`.
+    after its Namespace, its ConfigMap when `artifact_store`, `artifact_credentials_secret`
+    or `node_groups`, a YAML text, is given), then the ClusterRoles that add our kinds to the
+    built-in `view`, `edit` and `admin`.
 
     `image` is the operator's container image; `namespace` the one it runs in (created too).
     """
@@ -47,6 +48,7 @@ def install_manifests(
         namespace,
         artifact_store=artifact_store,
         artifact_credentials_secret=artifact_credentials_secret,
+        node_groups=node_groups,
     )
     operator = operator_objects(image=image, namespace=namespace)
     if config is not None:  # right after its Namespace: before the pods that read it start

@@ -15,7 +15,8 @@ pods, workers and replicas from the same image (`MLKUBE_IMAGE`).
 
 How the operator is configured beyond that: its container takes every key of the ConfigMap
 `mlkube-operator-config` (`operator_config`: `MLKUBE_ARTIFACT_STORE`,
-`MLKUBE_ARTIFACT_CREDENTIALS_SECRET`, `MLKUBE_GPU_PRODUCTS`, ...) and of the Secret
+`MLKUBE_ARTIFACT_CREDENTIALS_SECRET`, `MLKUBE_GPU_PRODUCTS`, `MLKUBE_NODE_GROUPS`, ...; the
+same ConfigMap's keys are also files under `/etc/mlkube`, for the node groups) and of the Secret
 `mlkube-artifact-store` (the operator's own `AWS_*` credentials for the object store) as its
 environment, both optional, so the same manifests serve clusters with and without a store.
 """
@@ -36,6 +37,8 @@ HEALTH_PORT = 8081
 METRICS_PORT = 8080
 REPLICAS = 2  # a leader and a standby (leader election)
 OPERATOR_CONFIG = "mlkube-operator-config"
+CONFIG_MOUNT = "/etc/mlkube"  # the ConfigMap's keys as files, for the node groups
+NODE_GROUPS_KEY = "node-groups.yaml"
 OPERATOR_STORE_SECRET = "mlkube-artifact-store"
 
 _ALL = ["get", "list", "watch", "create", "update", "patch", "delete"]
@@ -192,7 +195,13 @@ def deployment(*, image: str, namespace: str) -> dict[str, Any]:
                         "seccompProfile": {"type": "RuntimeDefault"},
                     },
                     "containers": [_container(image)],
-                    "volumes": [{"name": "tmp", "emptyDir": {}}],
+                    "volumes": [
+                        {"name": "tmp", "emptyDir": {}},
+                        {
+                            "name": "config",
+                            "configMap": {"name": OPERATOR_CONFIG, "optional": True},
+                        },
+                    ],
                     "terminationGracePeriodSeconds": 30,
                 },
             },
@@ -235,20 +244,31 @@ def _container(image: str) -> dict[str, Any]:
             "capabilities": {"drop": ["ALL"]},
             "seccompProfile": {"type": "RuntimeDefault"},
         },
-        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+        "volumeMounts": [
+            {"name": "tmp", "mountPath": "/tmp"},
+            {"name": "config", "mountPath": CONFIG_MOUNT, "readOnly": True},
+        ],
     }
 
 
 def operator_config(
-    namespace: str, *, artifact_store: str | None, artifact_credentials_secret: str | None
+    namespace: str,
+    *,
+    artifact_store: str | None,
+    artifact_credentials_secret: str | None,
+    node_groups: str | None = None,
 ) -> dict[str, Any] | None:
     """The ConfigMap the operator's container reads its settings from (see the module
-    docstring); None when there is nothing to set."""
+    docstring); None when there is nothing to set. `node_groups` (the YAML text) becomes the
+    file `/etc/mlkube/node-groups.yaml`, which `MLKUBE_NODE_GROUPS` then names."""
+    groups_file = f"{CONFIG_MOUNT}/{NODE_GROUPS_KEY}" if node_groups else None
     data = {
         key: value
         for key, value in (
             ("MLKUBE_ARTIFACT_STORE", artifact_store),
             ("MLKUBE_ARTIFACT_CREDENTIALS_SECRET", artifact_credentials_secret),
+            ("MLKUBE_NODE_GROUPS", groups_file),
+            (NODE_GROUPS_KEY, node_groups),
         )
         if value
     }

@@ -29,6 +29,7 @@ controllers run).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from collections.abc import Callable, Mapping
@@ -103,7 +104,10 @@ class OperatorPlatform:
         self._health = health_server(health_host, health_port, self._readiness)
         self._health_thread: threading.Thread | None = None
         self.manager: ControllerManager | None = None
-        self.webhook = OperatorWebhook(webhook) if webhook is not None else None
+        self.webhook = None
+        if webhook is not None:  # a standby judges capacity as the leader does
+            groups = self.settings.node_groups
+            self.webhook = OperatorWebhook(dataclasses.replace(webhook, node_groups=groups))
 
     @property
     def health_port(self) -> int:

@@ -29,7 +29,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import tempfile
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,7 @@ from kubernetes.client import ApiClient
 from mlkube.api.errors import ApiError, Cause
 from mlkube.api.kinds import CLUSTER_QUEUE, NODE, Kind
 from mlkube.api.meta import Model
+from mlkube.api.nodegroups import NodeGroupSpec
 from mlkube.api.queueing import ClusterQueueStatus
 from mlkube.controllers.admission import capacity_check, queue_checks
 from mlkube.controllers.manager import ControllerManager
@@ -91,18 +92,23 @@ class WebhookSettings:
     service: str = WEBHOOK_SERVICE
     configuration: str = WEBHOOK_CONFIGURATION
     tls_secret: str = WEBHOOK_TLS_SECRET
+    # Groups the cluster grows on demand, counted at their max (a standby's capacity view).
+    node_groups: tuple[NodeGroupSpec, ...] = ()
 
 
 Leader = Callable[[], ControllerManager | None]
 """This replica's running controllers, or None where it does not lead (now)."""
 
 
-def cluster_admission(store: ResourceStore, leader: Leader) -> list[Admission]:
+def cluster_admission(
+    store: ResourceStore, leader: Leader, *, node_groups: Sequence[NodeGroupSpec] = ()
+) -> list[Admission]:
     """The embedded API's admission checks, on the capacity and queue usage described in the
     module docstring (but the storage quota's, see there too)."""
 
     def capacity(kind: Kind, obj: Model, operation: str) -> list[Cause]:
-        return capacity_check(_capacity(store, leader()))(kind, obj, operation)
+        node = _capacity(store, leader(), node_groups)
+        return capacity_check(node)(kind, obj, operation)
 
     def usage() -> Mapping[str, Mapping[FlavorResource, int]]:
         manager = leader()
@@ -113,10 +119,12 @@ def cluster_admission(store: ResourceStore, leader: Leader) -> list[Admission]:
     return [capacity, queue_checks(store, usage)]
 
 
-def _capacity(store: ResourceStore, manager: ControllerManager | None) -> NodeCapacity:
+def _capacity(
+    store: ResourceStore, manager: ControllerManager | None, groups: Sequence[NodeGroupSpec]
+) -> NodeCapacity:
     if manager is not None:
         return manager.runs.node
-    return node_capacity(cluster_node(store.list(NODE.resource)[0]))
+    return node_capacity(cluster_node(store.list(NODE.resource)[0], groups=groups))
 
 
 def status_usage(queues: Iterable[Mapping[str, Any]]) -> dict[str, dict[FlavorResource, int]]:
@@ -155,7 +163,10 @@ class OperatorWebhook:
         tls = self._tls(KubeHttp(api_client))
         resources = {**default_resources(), **SERVING_RESOURCES}
         self._store = KubernetesStore(api_client, resources=resources)
-        ctx = ApiContext(self._store, admission=cluster_admission(self._store, leader))
+        ctx = ApiContext(
+            self._store,
+            admission=cluster_admission(self._store, leader, node_groups=self.settings.node_groups),
+        )
         self.server = AdmissionWebhookServer(
             ctx, tls, host=self.settings.host, port=self.settings.port
         )

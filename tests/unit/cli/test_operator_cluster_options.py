@@ -3,6 +3,8 @@ the environment variables the operator's Deployment sets."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 from click.testing import CliRunner
 
@@ -51,3 +53,11 @@ def test_the_settings_come_from_the_deployments_environment_variables() -> None:
         "a100": ("NVIDIA-A100-SXM4-80GB", "NVIDIA-A100-PCIE-40GB"),
         "h100": ("NVIDIA-H100",),
     }
+
+
+def test_a_node_groups_file_that_is_wrong_is_refused_naming_the_field(tmp_path: Path) -> None:
+    groups = tmp_path / "groups.yaml"
+    groups.write_text("- {name: gpu, template: {cpu: 2, memory: 1Gi}, max: 1}\n")
+    result = CliRunner().invoke(cli, ["operator", "--node-groups", str(groups), "--no-webhook"])
+    assert result.exit_code == 2
+    assert "[0].nodeSelector: Field required" in result.output

@@ -11,7 +11,12 @@ from click.testing import CliRunner
 
 from mlkube.cli.main import cli
 from mlkube.install import DEFAULT_IMAGE, install_manifests
-from mlkube.install.operator import OPERATOR_CONFIG, OPERATOR_STORE_SECRET
+from mlkube.install.operator import (
+    CONFIG_MOUNT,
+    NODE_GROUPS_KEY,
+    OPERATOR_CONFIG,
+    OPERATOR_STORE_SECRET,
+)
 
 STORE = "s3://team-lake/mlkube"
 
@@ -63,3 +68,31 @@ def test_a_chart_takes_no_store_settings(tmp_path: Any) -> None:
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 2
     assert "create the ConfigMap mlkube-operator-config" in result.output
+
+
+GROUPS = "- {name: big, nodeSelector: {pool: big}, template: {cpu: 8, memory: 32Gi}, max: 3}\n"
+
+
+@pytest.mark.parametrize("version", ["1.29", kubernetes_validate.latest_version()])
+def test_node_groups_become_a_file_the_operator_is_pointed_at(version: str) -> None:
+    objs = install_manifests(image=DEFAULT_IMAGE, node_groups=GROUPS)
+    [config] = [o for o in objs if o["kind"] == "ConfigMap"]
+    assert config["data"] == {
+        "MLKUBE_NODE_GROUPS": f"{CONFIG_MOUNT}/{NODE_GROUPS_KEY}",
+        NODE_GROUPS_KEY: GROUPS,
+    }
+    container = _container(objs)
+    assert {"name": "config", "mountPath": CONFIG_MOUNT, "readOnly": True} in container[
+        "volumeMounts"
+    ]
+    kubernetes_validate.validate(config, version, strict=True)
+    [deployment] = [o for o in objs if o["kind"] == "Deployment"]
+    kubernetes_validate.validate(deployment, version, strict=True)
+
+
+def test_a_node_groups_file_that_is_wrong_is_refused(tmp_path: Any) -> None:
+    groups = tmp_path / "groups.yaml"
+    groups.write_text("- {name: big, template: {cpu: 8, memory: 32Gi}, max: 3}\n")
+    result = CliRunner().invoke(cli, ["install", "--kubernetes", "--node-groups", str(groups)])
+    assert result.exit_code == 2
+    assert "[0].nodeSelector: Field required" in result.output

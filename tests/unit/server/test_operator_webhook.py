@@ -10,6 +10,7 @@ import pytest
 from cryptography import x509
 
 from mlkube.api.kinds import CLUSTER_QUEUE, PIPELINE_RUN
+from mlkube.api.nodegroups import parse_node_groups
 from mlkube.api.pipelinerun import PipelineRun
 from mlkube.api.queueing import ClusterQueue
 from mlkube.server.operator_webhook import cluster_admission, status_usage
@@ -83,6 +84,18 @@ def test_a_standby_sums_the_ready_schedulable_nodes() -> None:
     assert capacity(PIPELINE_RUN, pipeline_run("6"), "CREATE") == []
     (cause,) = capacity(PIPELINE_RUN, pipeline_run("7"), "CREATE")
     assert cause.message == "step 'train' requests cpu 7 but node cluster has 6 CPUs"
+
+
+def test_a_standby_counts_node_groups_at_their_max() -> None:
+    store = MemoryStore()
+    store.create("nodes", node("a", "4"))
+    groups = parse_node_groups(
+        "- {name: big, nodeSelector: {pool: big}, template: {cpu: 8, memory: 8Gi}, max: 2}"
+    )
+    capacity, _ = cluster_admission(store, lambda: None, node_groups=groups)
+    assert capacity(PIPELINE_RUN, pipeline_run("20"), "CREATE") == []
+    (cause,) = capacity(PIPELINE_RUN, pipeline_run("21"), "CREATE")
+    assert cause.message == "step 'train' requests cpu 21 but node cluster has 20 CPUs"
 
 
 def test_a_standby_refuses_a_quota_below_what_the_status_shows_in_use() -> None:

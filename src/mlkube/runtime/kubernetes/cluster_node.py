@@ -14,13 +14,19 @@ schedulable Node can allocate, and never admit more than the cluster holds:
 What this cannot see: how the sum is split. A step asking for more than any one node has is
 admitted and then stays Pending in kube-scheduler; cordoned (`unschedulable`) and not-Ready
 nodes are left out.
+
+With node groups (`api.nodegroups`: nodes added on demand), each group counts at its `max`,
+every node of its template's shape, and the Nodes its `nodeSelector` picks are not counted
+again: the operator then admits work the autoscaler has yet to make room for, and its pods
+wait Pending until it does.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+from mlkube.api.nodegroups import NodeGroupSpec, NodeShapeSpec
 from mlkube.api.quantity import QuantityError, cpu_millis, memory_bytes
 from mlkube.runtime.base import GpuDevice, GpuVendor, NodeInfo
 from mlkube.runtime.kubernetes.gpus import PRODUCT_LABEL
@@ -33,19 +39,43 @@ _GPU_RESOURCES: tuple[tuple[GpuVendor, str], ...] = (
 _NVIDIA_MEMORY_LABEL = "nvidia.com/gpu.memory"  # MiB, from GPU feature discovery
 
 
-def cluster_node(nodes: Iterable[Mapping[str, Any]], *, name: str = CLUSTER_NODE_NAME) -> NodeInfo:
-    """One `NodeInfo` summing the schedulable, Ready `nodes` (see the module docstring)."""
+def cluster_node(
+    nodes: Iterable[Mapping[str, Any]],
+    *,
+    name: str = CLUSTER_NODE_NAME,
+    groups: Sequence[NodeGroupSpec] = (),
+) -> NodeInfo:
+    """One `NodeInfo` summing the schedulable, Ready `nodes` outside `groups`, and each group
+    at its maximum size (see the module docstring)."""
     cores = 0
     memory = 0
     gpus: list[GpuDevice] = []
     for node in nodes:
-        if not schedulable(node):
+        if not schedulable(node) or any(_member(node, g) for g in groups):
             continue
         allocatable = (node.get("status") or {}).get("allocatable") or {}
         cores += _quantity(allocatable.get("cpu"), cpu_millis) // 1000
         memory += _quantity(allocatable.get("memory"), memory_bytes)
         gpus.extend(_gpus(node, allocatable, first_index=len(gpus)))
+    for group in groups:
+        shape = group.template
+        cores += group.max * (cpu_millis(shape.cpu) // 1000)
+        memory += group.max * memory_bytes(shape.memory)
+        for _ in range(group.max):
+            gpus.extend(_template_gpus(shape, first_index=len(gpus)))
     return NodeInfo(name, tuple(range(cores)), memory, tuple(gpus))
+
+
+def _member(node: Mapping[str, Any], group: NodeGroupSpec) -> bool:
+    labels = (node.get("metadata") or {}).get("labels") or {}
+    return all(labels.get(k) == v for k, v in group.node_selector.items())
+
+
+def _template_gpus(shape: NodeShapeSpec, *, first_index: int) -> list[GpuDevice]:
+    vendor: GpuVendor = "amd" if shape.amd_gpu else "nvidia"
+    count = shape.amd_gpu or shape.nvidia_gpu
+    model = shape.gpu_model or ""
+    return [GpuDevice(first_index + i, vendor, model, 0) for i in range(count)]
 
 
 def schedulable(node: Mapping[str, Any]) -> bool:

@@ -140,7 +140,8 @@ class KubernetesRuntime:
     def node(self) -> NodeInfo:
         """The cluster's schedulable, Ready nodes summed into one (one GET of the Nodes)."""
         response = self._core.list_node(_preload_content=False)
-        return cluster_node(json_of(response).get("items") or [])
+        nodes = json_of(response).get("items") or []
+        return cluster_node(nodes, groups=self._settings.node_groups)
 
     def launch(self, spec: WorkloadSpec) -> int:
         """Create the workload's pod before returning; always 0 (no local process)."""

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from mlkube import __version__
+from mlkube.api.nodegroups import NodeGroupSpec
 from mlkube.api.quantity import QuantityError, parse_quantity
 from mlkube.runtime.kubernetes.errors import TranslationError
 
@@ -36,7 +37,9 @@ class ClusterSettings:
     the vendors' node labellers put on nodes (`NVIDIA-A100-SXM4-80GB`, ...). `default_requests`
     are the CPU and memory requested by a pod whose spec asks for none: a namespace with a
     ResourceQuota refuses pods without requests. `ttl_seconds_after_finished` keeps a finished
-    Job long enough for the controller to read its outcome.
+    Job long enough for the controller to read its outcome. `node_groups` are the groups the
+    cluster adds nodes to on demand: the capacity admitted against counts each at its max
+    (`api.nodegroups`, `cluster_node`).
     """
 
     image: str = DEFAULT_IMAGE
@@ -48,6 +51,7 @@ class ClusterSettings:
     )
     ttl_seconds_after_finished: int = 3600
     run_as_user: int = NON_ROOT_UID
+    node_groups: tuple[NodeGroupSpec, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.image:
