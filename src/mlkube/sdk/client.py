@@ -296,10 +296,7 @@ class Client:
         """The log of a step attempt (default: the latest) of a pipeline run, as text chunks;
         with `follow`, until that attempt ends. `step` may be omitted for one-step runs.
         From a cluster, the log of the attempt's pod (see `mlkube.sdk.pod_logs`)."""
-        params = {"step": step, "attempt": attempt, "tailLines": tail_lines}
-        query = {k: str(v) for k, v in params.items() if v is not None}
-        if follow:
-            query["follow"] = "true"
+        query = _log_query(follow, step=step, attempt=attempt, tailLines=tail_lines)
         k = lookup("pipelineruns")
         path = self._path(k, self._namespace(k, namespace), run, "log")
         target = step_target(run, step, attempt)
@@ -318,10 +315,7 @@ class Client:
         """The log of one worker of a TrainingJob (default: worker 0) in one start of its gang
         (default: the latest), as text chunks; with `follow`, until that start ends.
         From a cluster, the log of the worker's pod (see `mlkube.sdk.pod_logs`)."""
-        params = {"worker": worker, "start": start, "tailLines": tail_lines}
-        query = {k: str(v) for k, v in params.items() if v is not None}
-        if follow:
-            query["follow"] = "true"
+        query = _log_query(follow, worker=worker, start=start, tailLines=tail_lines)
         k = lookup("trainingjobs")
         path = self._path(k, self._namespace(k, namespace), job, "log")
         target = worker_target(job, worker, start)
@@ -433,6 +427,14 @@ class Client:
         if isinstance(err, httpx.TimeoutException):
             return ApiUnreachable(f"the mlkube API at {self.server} did not answer in time ({err})")
         return ApiUnreachable(f"lost the connection to the mlkube API at {self.server}: {err}")
+
+
+def _log_query(follow: bool, **params: object) -> dict[str, str]:
+    """A log request's query: the given parameters, and `follow=true` when following."""
+    query = {k: str(v) for k, v in params.items() if v is not None}
+    if follow:
+        query["follow"] = "true"
+    return query
 
 
 def raise_for_status(response: httpx.Response) -> None:

@@ -31,7 +31,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
@@ -42,6 +42,7 @@ from mlkube.api.quantity import QuantityError, parse_quantity
 from mlkube.runtime.base import Usage
 from mlkube.runtime.kubernetes.raw import json_of
 from mlkube.runtime.kubernetes.workload_pod import WORKLOAD_LABEL
+from mlkube.runtime.usage_figures import UsageAccumulator
 
 __all__ = [
     "DEFAULT_SAMPLE_SECONDS",
@@ -100,15 +101,10 @@ def _quantity(usage: Mapping[str, Any], key: str, field: str) -> Decimal:
 
 @dataclass(frozen=True)
 class UsageFold:
-    """The samples of one workload folded so far (immutable: `add` returns a new fold)."""
+    """The samples of one workload folded so far, with the same arithmetic as on one machine
+    (`UsageAccumulator`); immutable: `add` returns a new fold."""
 
-    cpu_cores: float = 0.0
-    memory_bytes: int = 0
-    max_cpu_cores: float = 0.0
-    max_memory_bytes: int = 0
-    samples: int = 0
-    cpu_sum: float = 0.0
-    memory_sum: int = 0
+    figures: UsageAccumulator = field(default_factory=UsageAccumulator)
     last_timestamp: str = ""
 
     def add(self, sample: PodSample) -> UsageFold:
@@ -116,31 +112,16 @@ class UsageFold:
         sampling faster than its resolution) counts once."""
         if sample.timestamp and sample.timestamp == self.last_timestamp:
             return self
-        return replace(
-            self,
-            cpu_cores=sample.cpu_cores,
-            memory_bytes=sample.memory_bytes,
-            max_cpu_cores=max(self.max_cpu_cores, sample.cpu_cores),
-            max_memory_bytes=max(self.max_memory_bytes, sample.memory_bytes),
-            samples=self.samples + 1,
-            cpu_sum=self.cpu_sum + sample.cpu_cores,
-            memory_sum=self.memory_sum + sample.memory_bytes,
-            last_timestamp=sample.timestamp,
-        )
+        figures = replace(self.figures)  # scalars only: a copy keeps this fold unchanged
+        figures.add(sample.cpu_cores, sample.memory_bytes)
+        return UsageFold(figures, sample.timestamp)
 
     def usage(self, *, ended: bool) -> Usage | None:
         """The figures as a `Usage` (current ones 0 once `ended`); None without a sample."""
-        if not self.samples:
+        if not self.figures.samples:
             return None
-        return Usage(
-            cpu_cores=0.0 if ended else self.cpu_cores,
-            memory_bytes=0 if ended else self.memory_bytes,
-            max_cpu_cores=self.max_cpu_cores,
-            max_memory_bytes=self.max_memory_bytes,
-            samples=self.samples,
-            avg_cpu_cores=self.cpu_sum / self.samples,
-            avg_memory_bytes=self.memory_sum // self.samples,
-        )
+        usage = self.figures.snapshot()
+        return replace(usage, cpu_cores=0.0, memory_bytes=0) if ended else usage
 
 
 @dataclass(frozen=True)
