@@ -43,21 +43,19 @@ def groups(kinds: Sequence[Kind] = KINDS) -> dict[str, list[str]]:
 
 def api_group(name: str, versions: Sequence[str]) -> dict[str, Any]:
     """`GET /apis/GROUP`: one `APIGroup`."""
+    return {"kind": "APIGroup", "apiVersion": "v1", **group_entry(name, versions)}
+
+
+def group_entry(name: str, versions: Sequence[str]) -> dict[str, Any]:
+    """A group as `/apis` lists it: an `APIGroup` without its envelope; the first version
+    is the preferred one."""
     listed = [{"groupVersion": f"{name}/{v}", "version": v} for v in versions]
-    return {
-        "kind": "APIGroup",
-        "apiVersion": "v1",
-        "name": name,
-        "versions": listed,
-        "preferredVersion": listed[0],
-    }
+    return {"name": name, "versions": listed, "preferredVersion": listed[0]}
 
 
 def api_group_list(kinds: Sequence[Kind] = KINDS) -> dict[str, Any]:
     """`GET /apis`: every named group."""
-    items = [api_group(name, versions) for name, versions in groups(kinds).items()]
-    for item in items:
-        del item["kind"], item["apiVersion"]  # list members carry no envelope
+    items = [group_entry(name, versions) for name, versions in groups(kinds).items()]
     return {"kind": "APIGroupList", "apiVersion": "v1", "groups": items}
 
 

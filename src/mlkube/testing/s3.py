@@ -17,10 +17,11 @@ import urllib.error
 import urllib.request
 import uuid
 from http import HTTPStatus
-from types import TracebackType
 from typing import Any
 
 from moto.server import ThreadedMotoServer
+
+from mlkube.testing.lifecycle import StartStop
 
 __all__ = ["S3Server", "unique_bucket"]
 
@@ -34,25 +35,13 @@ def unique_bucket(stem: str = "test") -> str:
     return f"{stem}-{uuid.uuid4().hex[:12]}"
 
 
-class S3Server:
+class S3Server(StartStop):
     """moto's S3 on `127.0.0.1:<free port>`; use as a context manager (start/stop)."""
 
     def __init__(self) -> None:
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self._endpoint: str | None = None
         self._log_level: int | None = None
-
-    def __enter__(self) -> S3Server:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def start(self) -> None:
         """Listen now; the werkzeug request log is silenced until `stop`."""

@@ -17,7 +17,6 @@ from mlkube.controllers.pipelinerun.volumes import StepVolumes
 from mlkube.runtime.base import GpuDevice, WorkloadOwner, WorkloadSpec
 from mlkube.scheduling.node_fit import Grant
 from mlkube.storage.cache import cache_key, source_fingerprint
-from mlkube.storage.layout import DataDir
 
 
 @dataclass(frozen=True)
@@ -86,7 +85,6 @@ def step_cache_key(step: StepSpec, inputs: dict[str, dict[str, Any]]) -> str:
 
 
 def workload_spec(
-    data: DataDir,
     attempt: StepAttempt,
     step: StepSpec,
     *,

@@ -234,9 +234,7 @@ class RunPass:
         call = self.ctl.exchange.write(attempt, step, inputs)
         gpus = tuple(self.ctl.gpus[i] for i in grant.gpus)
         volumes = self.ctl.volumes.for_step(self.run, self.spec, step)
-        spec = workload_spec(
-            self.ctl.data, attempt, step, call=call, grant=grant, gpus=gpus, volumes=volumes
-        )
+        spec = workload_spec(attempt, step, call=call, grant=grant, gpus=gpus, volumes=volumes)
         self._set(st, "Running", "Started", f"attempt {st.attempts} running")
         st.start_time = self.now
         st.estimated_start = None

@@ -122,11 +122,5 @@ def _platform_env(request: StepAttemptJob, settings: ClusterSettings) -> dict[st
         "MLKUBE_ATTEMPT": str(request.attempt),
         "MLKUBE_ARTIFACT_STORE": store,
         "MLKUBE_RESULT_URI": f"{store}/attempts/{attempt_path}/result.json",
-        "MLKUBE_INVOCATION": json.dumps(invocation(step, request.inputs), sort_keys=True),
+        "MLKUBE_INVOCATION": json.dumps(step_invocation(step, request.inputs), sort_keys=True),
     }
-
-
-def invocation(step: StepSpec, inputs: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
-    """What the executor is told (`step_invocation`), less the local paths: the result goes
-    to `MLKUBE_RESULT_URI`, artifacts to the object store."""
-    return step_invocation(step, inputs)

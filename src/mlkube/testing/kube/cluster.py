@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import yaml
@@ -23,12 +22,13 @@ from mlkube.testing.kube.scheduling import FakeNode
 from mlkube.testing.kube.server import FakeKubeApiServer
 from mlkube.testing.kube.validation import DEFAULT_KUBERNETES_VERSION
 from mlkube.testing.kube.writes import create_object
+from mlkube.testing.lifecycle import StartStop
 
 CONTROLLERS = ("kubelet", "jobs", "deployments", "garbage-collector")
 DEFAULT_NODES = (FakeNode("fake-node-1"),)
 
 
-class FakeKubeCluster:
+class FakeKubeCluster(StartStop):
     """A fake cluster in this process: API server on loopback plus the `controllers` named
     (any of `CONTROLLERS`; leave one out to drive its part of the cluster from a test).
 
@@ -151,18 +151,6 @@ class FakeKubeCluster:
     def api_client(self) -> client.ApiClient:
         """A new official `ApiClient` for this cluster; the caller closes it."""
         return client.ApiClient(self.configuration())
-
-    def __enter__(self) -> FakeKubeCluster:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def kubeconfig(url: str) -> dict[str, Any]:

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from mlkube.api.meta import API_GROUP
+from mlkube.server.discovery import api_group, group_entry
 from mlkube.testing.kube.resources import Served, groups, in_group_version
 
 __all__ = [
@@ -59,25 +60,9 @@ def api_versions(address: str) -> dict[str, Any]:
     }
 
 
-def api_group(name: str, versions: list[str]) -> dict[str, Any]:
-    """`GET /apis/GROUP`."""
-    listed = [{"groupVersion": f"{name}/{v}", "version": v} for v in versions]
-    return {
-        "kind": "APIGroup",
-        "apiVersion": "v1",
-        "name": name,
-        "versions": listed,
-        "preferredVersion": listed[0],
-    }
-
-
 def api_group_list(extra: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
     """`GET /apis`; `extra`: entries of groups served beside the resource table (metrics)."""
-    items = []
-    for name, versions in groups().items():
-        item = api_group(name, versions)
-        del item["kind"], item["apiVersion"]
-        items.append(item)
+    items = [group_entry(name, versions) for name, versions in groups().items()]
     items += extra
     return {"kind": "APIGroupList", "apiVersion": "v1", "groups": items}
 

@@ -35,6 +35,7 @@ from starlette.routing import Route
 
 from mlkube.api.errors import NotFound
 from mlkube.runtime.local.usage import measure_tree, process_tree
+from mlkube.server.discovery import group_entry
 from mlkube.server.errors import any_error_response, route_not_found
 from mlkube.store.base import ResourceStore
 from mlkube.testing.kube.resources import POD
@@ -174,8 +175,7 @@ def go_duration(seconds: float) -> str:
 
 def api_group() -> dict[str, Any]:
     """The group's entry as `/apis` lists it (without kind and apiVersion)."""
-    version = {"groupVersion": GROUP_VERSION, "version": METRICS_VERSION}
-    return {"name": METRICS_GROUP, "versions": [version], "preferredVersion": version}
+    return group_entry(METRICS_GROUP, [METRICS_VERSION])
 
 
 def api_resource_list() -> dict[str, Any]:

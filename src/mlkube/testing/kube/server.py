@@ -7,7 +7,6 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from types import TracebackType
 
 import uvicorn
 
@@ -18,12 +17,13 @@ from mlkube.testing.kube.context import FakeApiContext
 from mlkube.testing.kube.metrics import FakePodMetrics
 from mlkube.testing.kube.resources import NAMESPACE
 from mlkube.testing.kube.validation import DEFAULT_KUBERNETES_VERSION
+from mlkube.testing.lifecycle import StartStop
 from mlkube.testing.memory_store import MemoryStore
 
 INITIAL_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 
 
-class FakeKubeApiServer:
+class FakeKubeApiServer(StartStop):
     """A kube-apiserver stand-in on `http://127.0.0.1:PORT` (a free port), no TLS, no auth.
 
     Objects live in `store` (default: a `MemoryStore` on the system clock keeping
@@ -93,18 +93,6 @@ class FakeKubeApiServer:
             self._socket.close()
         self._server = self._thread = self._socket = None
         self.store.close()
-
-    def __enter__(self) -> FakeKubeApiServer:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def _namespace(name: str) -> dict[str, object]:
